@@ -1,0 +1,30 @@
+"""Registry metadata for every built-in name, one file per family.
+
+These modules import nothing heavy: `losszoo list`, `losszoo show` and recipe
+validation read them without importing torch. Each defines ``ENTRIES``; the
+implementation named by each entry's ``target`` is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from losszoo.registry import Entry, Param
+
+__all__ = ["Param", "loss", "metric", "model", "dataset"]
+
+
+def loss(name: str, target: str, **metadata: Any) -> Entry:
+    return Entry(kind="loss", name=name, target=target, **metadata)
+
+
+def metric(name: str, target: str, **metadata: Any) -> Entry:
+    return Entry(kind="metric", name=name, target=target, **metadata)
+
+
+def model(name: str, target: str, **metadata: Any) -> Entry:
+    return Entry(kind="model", name=name, target=target, **metadata)
+
+
+def dataset(name: str, target: str, **metadata: Any) -> Entry:
+    return Entry(kind="dataset", name=name, target=target, **metadata)

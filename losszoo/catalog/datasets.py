@@ -1,0 +1,3 @@
+"""Registry metadata: datasets."""
+
+ENTRIES: list = []

@@ -1,0 +1,3 @@
+"""Registry metadata: metric_learning."""
+
+ENTRIES: list = []

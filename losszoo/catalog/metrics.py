@@ -1,0 +1,3 @@
+"""Registry metadata: metrics."""
+
+ENTRIES: list = []

@@ -1,0 +1,3 @@
+"""Registry metadata: models."""
+
+ENTRIES: list = []

@@ -1,0 +1,3 @@
+"""Registry metadata: segmentation."""
+
+ENTRIES: list = []

@@ -1,0 +1,41 @@
+"""Small checks and reductions shared by every loss family."""
+
+from __future__ import annotations
+
+import torch
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> None:
+    """Raise ValueError for labels outside [0, num_classes) before any kernel runs.
+
+    On a GPU an out-of-range label would otherwise be a device-side assert that
+    poisons the CUDA context; the `.item()` here is a deliberate sync point.
+    """
+    if labels.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
+    if labels.numel() == 0:
+        return
+    valid = labels if ignore_index is None else labels[labels != ignore_index]
+    if valid.numel() == 0:
+        return
+    low, high = int(valid.min().item()), int(valid.max().item())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise ValueError(f"label {bad} is outside [0, {num_classes}) for a loss built with num_classes={num_classes}")
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+    return reduction
+
+
+def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Apply ``reduction`` to per-sample (or per-element) loss values."""
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values
