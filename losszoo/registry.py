@@ -124,7 +124,7 @@ class Param:
         lo = f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else None
         hi = f"{self.le:g}]" if self.le is not None else f"{self.lt:g})" if self.lt is not None else None
         if lo and hi:
-            return f"{lo}, {hi}"
+            return f"in {lo}, {hi}"
         if lo:
             return (">= " if lo[0] == "[" else "> ") + lo[1:]
         if hi:

@@ -1,0 +1,111 @@
+"""``losszoo train RECIPE``: expand, train what is missing, show the comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from losszoo.cli.console import console
+from losszoo.errors import RunError
+from losszoo.recipe.load import RunSpec, load_recipe
+from losszoo.train.store import is_completed, runs_dir
+
+_STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "interrupted": "magenta"}
+
+
+class RichReporter:
+    """A progress bar per run: epoch, train loss and the val metric that picks the best epoch."""
+
+    def __init__(self, total: int):
+        self.progress = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}", markup=False),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.total = total
+        self.done = 0
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _name(self, run: RunSpec) -> str:
+        dataset = run.config["dataset"]["name"]
+        return f"[{self.done + 1}/{self.total}] {dataset} {run.label} seed {run.seed}"
+
+    def start(self, run: RunSpec, epochs: int) -> None:
+        self.tasks[run.run_id] = self.progress.add_task(self._name(run), total=epochs, info="")
+
+    def epoch(self, run: RunSpec, epoch: int, epochs: int, train_loss: float, metric: str,
+              value: float | None) -> None:
+        shown = "-" if value is None else f"{value:.4f}"
+        self.progress.update(self.tasks[run.run_id], completed=epoch, info=f"loss {train_loss:.4f}  val {metric} {shown}")
+
+    def finish(self, run: RunSpec, result: dict[str, Any], skipped: bool) -> None:
+        if skipped:
+            self.progress.console.print(f"{self._name(run)}: already completed ({run.run_id}), skipped", style="dim",
+                                        markup=False, highlight=False)
+        else:
+            task = self.tasks.pop(run.run_id)
+            status = result["status"]
+            note = f" - {result['error']}" if result.get("error") else f" in {result['train_seconds']:.1f}s"
+            self.progress.update(task, description=self._name(run) + f" {status}{note}")
+        self.done += 1
+
+
+def _dry_run_table(runs: list[RunSpec], root: Path) -> Table:
+    table = Table(title=f"{len(runs)} runs", title_justify="left", header_style="bold")
+    for column in ("run", "dataset", "model", "loss", "seed", "epochs", "state"):
+        table.add_column(column)
+    for run in runs:
+        done = is_completed(root / run.experiment / run.run_id, run.run_id)
+        table.add_row(run.run_id, run.config["dataset"]["name"], run.config["model"]["name"], run.label,
+                      str(run.seed), str(run.config["train"]["epochs"]),
+                      "[dim]completed, will skip[/]" if done else "to train")
+    return table
+
+
+def train(
+    recipe: Path = typer.Argument(..., help="the recipe YAML file"),
+    set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set train.epochs=5", metavar="KEY=VALUE"),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="runs trained at once, in separate processes"),
+    address: str = typer.Option(None, "--address", help="a Dask scheduler, tcp://host:port"),
+    runs_dir_: Path = typer.Option(None, "--runs-dir", help="where runs are stored [default: $LOSSZOO_RUNS or ./runs]"),
+    force: bool = typer.Option(False, "--force", help="retrain runs that are already completed"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the runs without training"),
+) -> None:
+    """Train every pairing of the recipe (datasets x losses x seeds), then compare them."""
+    spec = load_recipe(recipe, set_)
+    root = runs_dir(runs_dir_)
+    if dry_run:
+        console.print(_dry_run_table(spec.runs, root))
+        console.print(f"experiment {spec.experiment!r} in {root / spec.experiment}", style="dim")
+        return
+
+    from losszoo.train.grid import train_grid
+
+    with RichReporter(len(spec.runs)) as reporter:
+        results = train_grid(spec, root, force=force, jobs=jobs, address=address, reporter=reporter)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    console.print(", ".join(f"[{_STATUS_STYLE.get(k, '')}]{v} {k}[/]" for k, v in counts.items()))
+
+    from losszoo.cli.compare import render_experiment
+
+    render_experiment(spec.experiment, root)
+    failed = [r for r in results if r["status"] == "failed"]
+    if failed:
+        raise RunError(f"{len(failed)} of {len(results)} runs failed; the first: {failed[0]['label']} seed "
+                       f"{failed[0]['seed']}: {failed[0]['error']}")

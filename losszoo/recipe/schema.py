@@ -1,0 +1,61 @@
+"""The fixed part of a recipe, ``train:``, as strict pydantic models: unknown
+keys and wrong types are errors, nothing is converted silently."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "cosine", "step")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, value: Any) -> Any:
+        """A bare string is shorthand for ``{name: ...}``."""
+        return {"name": value} if isinstance(value, str) else value
+
+
+class Optimizer(_Strict):
+    name: Literal["sgd", "adam", "adamw"] = "adamw"
+    lr: Annotated[float, Field(gt=0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9  # sgd only
+
+
+class Scheduler(_Strict):
+    name: Literal["none", "cosine", "step"] = "none"
+    step_size: Annotated[int, Field(ge=1)] = 10  # step: epochs between decays
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.1  # step: decay factor
+
+
+class Train(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    epochs: Annotated[int, Field(ge=1)] = 30
+    batch_size: Annotated[int, Field(ge=1)] = 128
+    optimizer: Optimizer = Optimizer()
+    scheduler: Scheduler = Scheduler(name="cosine")
+    grad_clip: Annotated[float, Field(gt=0)] | None = None  # max gradient norm
+    patience: Annotated[int, Field(ge=1)] | None = None  # early stopping: epochs without a better val score
+    device: str = "auto"
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+            raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+        return value
+
+
+def close_literal(message: str, value: Any, choices: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    return f"{message}; did you mean {close[0]!r}?" if close else message

@@ -1,0 +1,1 @@
+"""Training: one run (trainer), the run folder on disk (store), a grid of runs (runner)."""
