@@ -76,7 +76,7 @@ ENTRIES = [
         "msle",
         "MSLELoss",
         summary="squared error of log(1 + value), for non-negative targets",
-        paper="",
+        paper="no single paper: squared error on log(1 + y), standard for targets spanning orders of magnitude",
         formula="(log(1 + x) - log(1 + y))^2,  x, y > -1",
         reference="formula; equals sklearn.metrics.mean_squared_log_error",
         extra={"input_range": (0.0, 10.0), "target_range": (0.0, 10.0)},
