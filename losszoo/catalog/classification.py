@@ -1,19 +1,23 @@
-"""Cross-entropy variants on class logits. Implementations: losszoo/losses/classification.py."""
+"""Cross-entropy variants on class logits. Implementations: losszoo/losses/classification.py.
+
+Every loss here takes logits (N, C) and labels (N,), or per-pixel logits
+(N, C, H, W) and labels (N, H, W), and accepts reduction mean | sum | none.
+"""
 
 from losszoo.catalog import Param, loss
 
 _IMPL = "losszoo.losses.classification"
+_COMMON = dict(family="cross_entropy", input="logits", target_kind="labels", elementwise=True)
+_CONTEXT = ("num_classes",)
+_IMBALANCE_CONTEXT = ("num_classes", "class_counts")
 
 ENTRIES = [
     loss(
         "cross_entropy",
         f"{_IMPL}:CrossEntropyLoss",
-        family="cross_entropy",
+        **_COMMON,
         summary="softmax cross-entropy with label smoothing, class weights and ignore_index",
-        input="logits",
-        target_kind="labels",
-        elementwise=True,
-        context=("num_classes",),
+        context=_CONTEXT,
         params=(
             Param("label_smoothing", 0.0, "mass spread uniformly over all classes", ge=0.0, le=1.0, short="ls"),
             Param("weight", None, "one weight per class", type="floats", nullable=True, ge=0.0, short="w"),
@@ -26,12 +30,9 @@ ENTRIES = [
     loss(
         "focal",
         f"{_IMPL}:FocalLoss",
-        family="cross_entropy",
+        **_COMMON,
         summary="down-weights easy examples by (1 - p_t)^gamma",
-        input="logits",
-        target_kind="labels",
-        elementwise=True,
-        context=("num_classes",),
+        context=_CONTEXT,
         params=(
             Param("gamma", 2.0, "focusing exponent; 0 is cross-entropy", ge=0.0, short="g"),
             Param(
@@ -41,6 +42,130 @@ ENTRIES = [
         ),
         paper="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017",
         formula="-alpha_t (1 - p_t)^gamma log p_t,  p_t = softmax(z)_y; mean over samples",
+        reference="formula",
+    ),
+    loss(
+        "poly1",
+        f"{_IMPL}:Poly1Loss",
+        **_COMMON,
+        summary="cross-entropy plus epsilon (1 - p_t): re-weights the first polynomial term",
+        context=_CONTEXT,
+        params=(
+            Param("epsilon", 1.0, "extra weight of the (1 - p_t) term; 0 is cross-entropy", ge=-1.0, short="eps"),
+        ),
+        paper="Leng et al., PolyLoss: A Polynomial Expansion Perspective of Classification Loss Functions, ICLR 2022",
+        formula="-log p_t + epsilon (1 - p_t),  p_t = softmax(z)_y",
+        reference="formula",
+    ),
+    loss(
+        "gce",
+        f"{_IMPL}:GCELoss",
+        **_COMMON,
+        summary="generalized cross-entropy (L_q): between cross-entropy (q -> 0) and MAE (q = 1), noise-robust",
+        context=_CONTEXT,
+        params=(
+            Param("q", 0.7, "exponent on p_t; -> 0 is cross-entropy, 1 is mean absolute error", gt=0.0, le=1.0,
+                  short="q"),
+        ),
+        paper="Zhang & Sabuncu, Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy Labels, "
+        "NeurIPS 2018",
+        formula="(1 - p_t^q) / q",
+        reference="formula",
+    ),
+    loss(
+        "sce",
+        f"{_IMPL}:SCELoss",
+        **_COMMON,
+        summary="symmetric cross-entropy: cross-entropy plus reverse cross-entropy, noise-robust",
+        context=_CONTEXT,
+        params=(
+            Param("alpha", 0.1, "weight of the cross-entropy term", ge=0.0, short="a"),
+            Param("beta", 1.0, "weight of the reverse cross-entropy term", ge=0.0, short="b"),
+            Param("log_zero", -4.0, "value taken for log 0 in the reverse term (A in the paper)", lt=0.0, short="A"),
+        ),
+        paper="Wang et al., Symmetric Cross Entropy for Robust Learning with Noisy Labels, ICCV 2019",
+        formula="alpha CE - beta sum_c p_c log q_c = -alpha log p_t - beta A (1 - p_t),  log 0 := A",
+        reference="formula",
+    ),
+    loss(
+        "taylor_ce",
+        f"{_IMPL}:TaylorCELoss",
+        **_COMMON,
+        summary="Taylor cross-entropy: -log p_t expanded around p_t = 1 and cut after `order` terms",
+        context=_CONTEXT,
+        params=(
+            Param(
+                "order", 2, "number of Taylor terms; 1 is mean absolute error, more tends to cross-entropy",
+                type="int", ge=1, le=1000, short="n",
+            ),
+        ),
+        paper="Feng et al., Can Cross Entropy Loss Be Robust to Label Noise?, IJCAI 2020",
+        formula="sum_{k=1..order} (1 - p_t)^k / k",
+        reference="formula",
+    ),
+    loss(
+        "bi_tempered",
+        f"{_IMPL}:BiTemperedLoss",
+        **_COMMON,
+        summary="bi-tempered logistic loss: bounded (t1 < 1) with a heavy-tailed softmax (t2 > 1)",
+        context=_CONTEXT,
+        params=(
+            Param("t1", 0.8, "temperature of the log; < 1 bounds the loss, 1 is the usual log", ge=0.0, le=1.0,
+                  short="t1"),
+            Param("t2", 1.2, "temperature of the softmax; > 1 heavy tail, < 1 finite support, 1 is softmax",
+                  ge=0.0, le=5.0, short="t2"),
+        ),
+        paper="Amid et al., Robust Bi-Tempered Logistic Loss Based on Bregman Divergences, NeurIPS 2019",
+        formula="-log_t1(p_y) - (1 - sum_c p_c^(2-t1)) / (2-t1),  p = exp_t2(z - lambda(z)),  sum_c p_c = 1; "
+        "t1 = t2 = 1 is cross-entropy",
+        reference="formula",
+    ),
+    loss(
+        "ldam",
+        f"{_IMPL}:LDAMLoss",
+        **_COMMON,
+        summary="label-distribution-aware margin: larger target margins for rarer classes",
+        context=_IMBALANCE_CONTEXT,
+        params=(
+            Param("max_margin", 0.5, "margin of the rarest class; others get max_margin (n_min / n_j)^(1/4)",
+                  gt=0.0, short="m"),
+            Param("scale", 30.0, "multiplies the logits after the margin (the paper uses cosine logits)",
+                  gt=0.0, short="s"),
+        ),
+        paper="Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS 2019",
+        formula="CE(s (z - Delta_y onehot(y)), y),  Delta_j = C / n_j^(1/4),  max_j Delta_j = max_margin",
+        reference="formula",
+    ),
+    loss(
+        "class_balanced",
+        f"{_IMPL}:ClassBalancedLoss",
+        **_COMMON,
+        summary="weights a base loss by the inverse effective number of samples of each class",
+        context=_IMBALANCE_CONTEXT,
+        params=(
+            Param("beta", 0.9999, "effective-number decay; 0 weights all classes equally, -> 1 weights by 1/n",
+                  ge=0.0, lt=1.0, short="b"),
+            Param(
+                "base", "cross_entropy",
+                "loss weighted: cross_entropy or focal (softmax), sigmoid or sigmoid_focal (one-vs-all, summed)",
+                type="str", choices=("cross_entropy", "focal", "sigmoid", "sigmoid_focal"), short="base",
+            ),
+            Param("gamma", 2.0, "focusing exponent of the focal bases (ignored by the others)", ge=0.0, short="g"),
+        ),
+        paper="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019",
+        formula="w_y L_base(z, y),  w_c = (1 - beta) / (1 - beta^n_c) scaled so that sum_c w_c = C",
+        reference="formula",
+    ),
+    loss(
+        "confidence_penalty",
+        f"{_IMPL}:ConfidencePenaltyLoss",
+        **_COMMON,
+        summary="cross-entropy minus beta times the entropy of the prediction: discourages over-confidence",
+        context=_CONTEXT,
+        params=(Param("beta", 0.1, "weight of the entropy bonus; 0 is cross-entropy", ge=0.0, short="b"),),
+        paper="Pereyra et al., Regularizing Neural Networks by Penalizing Confident Output Distributions, "
+        "ICLR 2017 workshop",
+        formula="-log p_t - beta H(p),  H(p) = -sum_c p_c log p_c",
         reference="formula",
     ),
 ]
