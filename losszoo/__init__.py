@@ -10,6 +10,7 @@ Importing losszoo does not import torch; building a loss does.
 
 from __future__ import annotations
 
+from losszoo.api import compare, train
 from losszoo.errors import (
     DataError,
     InvalidParameterError,
@@ -37,6 +38,7 @@ __all__ = [
     "RunError",
     "UnknownNameError",
     "__version__",
+    "compare",
     "create_loss",
     "list_losses",
     "loss_spec",
@@ -44,4 +46,5 @@ __all__ = [
     "register_loss",
     "register_metric",
     "register_model",
+    "train",
 ]

@@ -6,6 +6,7 @@ loss is first built.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from losszoo.errors import InvalidParameterError
@@ -33,7 +34,12 @@ def build(registry: Registry, name: str, kwargs: dict[str, Any]) -> Any:
         if reduction not in ("mean", "sum", "none"):
             raise InvalidParameterError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}", "reduction")
         params["reduction"] = reduction
-    return entry.load()(**params)
+    implementation = entry.load()
+    if entry.kind == "loss" and inspect.isfunction(implementation):  # a user's plain function
+        from losszoo.losses._common import FunctionLoss
+
+        return FunctionLoss(implementation, params, entry.input)
+    return implementation(**params)
 
 
 def create_loss(name: str, **kwargs: Any) -> Any:

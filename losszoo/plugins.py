@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 from losszoo.errors import LosszooError
+from losszoo.registry import PLUGIN_ORIGIN
 
 _loaded: dict[str, object] = {}
 
@@ -38,6 +39,7 @@ def load_plugin(spec: str, base_dir: Path | None = None) -> None:
         module_spec = importlib.util.spec_from_file_location(name, file)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
+        token = PLUGIN_ORIGIN.set(f"file {file.name}")
         try:
             module_spec.loader.exec_module(module)
         except LosszooError as error:
@@ -46,7 +48,10 @@ def load_plugin(spec: str, base_dir: Path | None = None) -> None:
         except Exception as error:
             sys.modules.pop(name, None)
             raise LosszooError(f"plugin {spec} failed to import: {_trimmed_traceback(error, file)}") from None
+        finally:
+            PLUGIN_ORIGIN.reset(token)
     else:
+        token = PLUGIN_ORIGIN.set(f"module {spec}")
         try:
             module = importlib.import_module(spec)
         except ModuleNotFoundError as error:
@@ -57,7 +62,31 @@ def load_plugin(spec: str, base_dir: Path | None = None) -> None:
             raise LosszooError(f"plugin {spec}: {error}") from None
         except Exception as error:
             raise LosszooError(f"plugin {spec} failed to import: {_trimmed_traceback(error, None)}") from None
+        finally:
+            PLUGIN_ORIGIN.reset(token)
     _loaded[spec] = module
+
+
+def load_entry_points() -> None:
+    """Import every plugin that installed packages offer in the group ``losszoo.plugins``."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group="losszoo.plugins"):
+        if point.value in _loaded:
+            continue
+        token = PLUGIN_ORIGIN.set(f"package {point.dist.name if point.dist else point.value}")
+        try:
+            point.load()
+        except LosszooError as error:
+            raise LosszooError(f"plugin {point.value} (entry point {point.name!r}): {error}") from None
+        except Exception as error:
+            raise LosszooError(
+                f"plugin {point.value} (entry point {point.name!r}) failed to import: "
+                f"{_trimmed_traceback(error, None)}"
+            ) from None
+        finally:
+            PLUGIN_ORIGIN.reset(token)
+        _loaded[point.value] = point
 
 
 def load_plugins(specs: list[str], base_dir: Path | None = None) -> None:

@@ -10,6 +10,7 @@ imported the first time something is built from it.
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import fnmatch
 import importlib
@@ -264,6 +265,7 @@ class Registry:
         for module in self._catalogue:
             for entry in importlib.import_module(module).ENTRIES:
                 self.add(entry)
+        _load_installed_plugins()
 
     def add(self, entry: Entry) -> Entry:
         self._load_catalogue()
@@ -317,24 +319,84 @@ class Registry:
         return sorted({e.family for e in self._entries.values()})
 
     def register(self, name: str | None = None, **metadata: Any) -> Callable[[Any], Any]:
-        """Decorator that registers a class or function under ``name``."""
+        """Decorator that registers a class or function under ``name``.
+
+        ``params`` takes :class:`Param` objects or a ``{name: default}`` mapping
+        (type inferred from the default, no bounds). Losses must say their
+        ``input`` kind; the target kind follows from it unless given.
+
+        >>> import losszoo
+        >>> @losszoo.register_loss("doc_example", input="values", family="custom", params={"w": 0.5})
+        ... def doc_example(pred, target, w):
+        ...     return (w * (pred - target) ** 2).mean()
+        >>> losszoo.loss_spec("doc_example").params[0].default
+        0.5
+        >>> losszoo.LOSSES.remove("doc_example")
+        """
+        if callable(name) and not metadata:  # bare @register_loss
+            return self.register()(name)
 
         def decorate(obj: Any) -> Any:
-            params = tuple(metadata.pop("params", ()))
-            entry = Entry(
-                kind=self.kind,
-                name=name or _snake(obj.__name__),
-                target=obj,
-                params=params,
-                **metadata,
-            )
-            self.add(entry)
+            meta = dict(metadata)
+            entry_name = name or _snake(obj.__name__)
+            params = _as_params(entry_name, meta.pop("params", ()))
+            meta.setdefault("origin", PLUGIN_ORIGIN.get())
+            if self.kind in ("loss", "metric"):
+                if meta.get("input") not in INPUTS:
+                    raise LosszooError(
+                        f"{self.kind} {entry_name!r} must declare input= one of {', '.join(INPUTS)} "
+                        f"(got {meta.get('input')!r})"
+                    )
+                meta.setdefault("target_kind", _TARGET_OF_INPUT[meta["input"]])
+            if self.kind == "metric" and meta.get("higher_is_better") is None:
+                raise LosszooError(f"metric {entry_name!r} must declare higher_is_better=True or False")
+            meta.setdefault("family", "custom")
+            self.add(Entry(kind=self.kind, name=entry_name, target=obj, params=params, **meta))
             return obj
 
         return decorate
 
     def replace(self, name: str, **changes: Any) -> None:
         self._entries[name] = replace(self.get(name), **changes)
+
+
+_TARGET_OF_INPUT = {"logits": "labels", "embeddings": "labels", "values": "values", "mean_var": "values",
+                    "pixel_logits": "masks"}
+_TYPE_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "str"}
+
+#: Where entries registered right now come from; the plugin loader sets it.
+PLUGIN_ORIGIN: contextvars.ContextVar[str] = contextvars.ContextVar("losszoo_origin", default="python")
+
+
+def _as_params(owner: str, params: Any) -> tuple[Param, ...]:
+    if isinstance(params, Mapping):
+        out = []
+        for key, default in params.items():
+            kind = _TYPE_OF_DEFAULT.get(type(default))
+            if isinstance(default, (list, tuple)):
+                kind = "ints" if all(isinstance(v, int) for v in default) else "floats"
+            if kind is None:
+                raise LosszooError(f"{owner}: cannot infer the type of parameter {key!r} from {default!r}; "
+                                   "pass losszoo.Param objects")
+            out.append(Param(key, default, key, type=kind))
+        return tuple(out)
+    if not all(isinstance(p, Param) for p in params):
+        raise LosszooError(f"{owner}: params must be losszoo.Param objects or a {{name: default}} mapping")
+    return tuple(params)
+
+
+_entry_points_loaded = False
+
+
+def _load_installed_plugins() -> None:
+    """Once per process: the plugins installed packages offer (entry-point group ``losszoo.plugins``)."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from losszoo.plugins import load_entry_points
+
+    load_entry_points()
 
 
 def _snake(name: str) -> str:

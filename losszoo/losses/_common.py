@@ -39,3 +39,25 @@ def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "sum":
         return values.sum()
     return values
+
+
+class FunctionLoss(torch.nn.Module):
+    """A loss registered as a plain function ``fn(input, target, **hyperparameters)``.
+
+    Class labels for logits are checked against the number of logit columns
+    before the function runs, as for every built-in loss.
+    """
+
+    def __init__(self, fn, params: dict, input_kind: str = ""):
+        super().__init__()
+        self.fn = fn
+        self.params = dict(params)
+        self.input_kind = input_kind
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.input_kind in ("logits", "pixel_logits"):
+            check_labels(target, input.shape[1])
+        return self.fn(input, target, **self.params)
+
+    def extra_repr(self) -> str:
+        return f"{self.fn.__name__}, " + ", ".join(f"{k}={v!r}" for k, v in self.params.items())
