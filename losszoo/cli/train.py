@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -11,8 +11,10 @@ from rich.table import Table
 
 from losszoo.cli.console import console
 from losszoo.errors import RunError
-from losszoo.recipe.load import RunSpec, load_recipe
 from losszoo.train.store import is_completed, runs_dir
+
+if TYPE_CHECKING:
+    from losszoo.recipe.load import RunSpec
 
 _STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "interrupted": "magenta"}
 
@@ -86,6 +88,8 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="list the runs without training"),
 ) -> None:
     """Train every pairing of the recipe (datasets x losses x seeds), then compare them."""
+    from losszoo.recipe.load import load_recipe
+
     spec = load_recipe(recipe, set_)
     root = runs_dir(runs_dir_)
     if dry_run:

@@ -1,0 +1,143 @@
+"""Time ``losszoo compare`` over a store of 10,000 finished runs against the 2 s goal.
+
+    python benchmarks/bench_compare.py [--losses 50] [--datasets 20] [--seeds 10] [--repeat 3] [--keep DIR]
+
+Writes ``losses x datasets x seeds`` synthetic run folders (``result.json`` as
+the runner writes it, ``config`` included) into a temporary runs dir, then
+prints the best-of-``repeat`` wall time of
+
+- ``losszoo compare --format csv`` and ``losszoo compare`` (the Rich table),
+  end to end in a subprocess, interpreter start-up and imports included;
+- ``losszoo --help``, the start-up cost alone;
+- in process: ``iter_results`` (reading the store) and ``compare_results``
+  (grouping, statistics, rank groups, fairness checks), separately;
+
+each with its ratio to the 2 s goal. ``--keep DIR`` writes the store there and
+leaves it (to profile ``losszoo compare --runs-dir DIR`` by hand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GOAL_SECONDS = 2.0
+EXPERIMENT = "bench"
+METRICS = {"accuracy": 0.9, "macro_f1": 0.88, "nll": 0.35, "ece": 0.05}
+
+
+def best_time(fn, repeat):
+    times, value = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), value
+
+
+def synthetic_result(loss: int, dataset: int, seed: int, rng: random.Random) -> dict:
+    """One result.json, shaped like losszoo.train.runner._result writes it."""
+    skill = 0.02 * ((loss * 7) % 11) / 10  # some losses better than others, the same on every dataset
+    metrics = {split: {name: base + (skill if name in ("accuracy", "macro_f1") else -skill) + rng.gauss(0, 0.01)
+                       for name, base in METRICS.items()} for split in ("val", "test")}
+    status = "diverged" if rng.random() < 0.01 else "completed"
+    loss_config = {"name": f"loss_{loss:02d}", "margin": 0.1 * (loss % 5), "scale": 30.0}
+    config = {
+        "experiment": EXPERIMENT,
+        "dataset": {"name": f"dataset_{dataset:02d}", "test_fraction": 0.2, "val_fraction": 0.2, "label_noise": 0.0,
+                    "noise_kind": "symmetric", "imbalance": 1.0, "open_set": False},
+        "model": {"name": "mlp", "hidden": [128], "activation": "relu", "dropout": 0.0, "batch_norm": False,
+                  "embedding_dim": 32},
+        "loss": loss_config,
+        "seed": seed,
+        "train": {"epochs": 20, "batch_size": 64,
+                  "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.0001, "momentum": 0.9},
+                  "scheduler": {"name": "cosine", "step_size": 10, "gamma": 0.1},
+                  "grad_clip": None, "patience": None, "device": "auto"},
+        "metrics": list(METRICS),
+        "select_by": "val.accuracy",
+    }
+    run_id = f"{loss:02d}{dataset:02d}{seed:02d}{rng.getrandbits(24):06x}"
+    return {
+        "run_id": run_id, "experiment": EXPERIMENT, "status": status, "dataset": config["dataset"]["name"],
+        "model": "mlp", "loss": loss_config, "label": f"loss_{loss:02d}(m={loss_config['margin']:g},s=30)",
+        "seed": seed, "config_hash": run_id, "metrics": metrics if status == "completed" else {"val": {}},
+        "best_epoch": 17, "epochs_run": 20, "train_seconds": 4.1, "samples_per_second": 9000,
+        "n_parameters": 84000, "versions": {"losszoo": "0.1.0", "torch": "2.13.0+cpu", "python": "3.11.7"},
+        "error": "non-finite train loss at epoch 3" if status == "diverged" else None, "config": config,
+    }
+
+
+def write_store(root: Path, losses: int, datasets: int, seeds: int) -> int:
+    rng = random.Random(0)
+    count = 0
+    for loss in range(losses):
+        for dataset in range(datasets):
+            for seed in range(seeds):
+                result = synthetic_result(loss, dataset, seed, rng)
+                folder = root / EXPERIMENT / result["run_id"]
+                folder.mkdir(parents=True)
+                (folder / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+                count += 1
+    return count
+
+
+def cli_time(args: list[str], root: Path, repeat: int) -> float:
+    exe = Path(sys.executable).with_name("losszoo")
+    command = [str(exe) if exe.exists() else "losszoo", *args]
+    env = {**os.environ, "COLUMNS": "200", "LOSSZOO_RUNS": str(root)}
+
+    def once():
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
+        return done.stdout
+
+    seconds, _ = best_time(once, repeat)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--losses", type=int, default=50)
+    parser.add_argument("--datasets", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="write the store here and keep it")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="losszoo-bench-") as scratch:
+        root = args.keep or Path(scratch) / "runs"
+        if not (root / EXPERIMENT).is_dir():
+            start = time.perf_counter()
+            n = write_store(root, args.losses, args.datasets, args.seeds)
+            print(f"wrote {n} runs ({args.losses} losses x {args.datasets} datasets x {args.seeds} seeds) "
+                  f"in {time.perf_counter() - start:.1f} s to {root}")
+        print(f"best of {args.repeat}; goal {GOAL_SECONDS:g} s")
+
+        from losszoo.compare.table import compare_results
+        from losszoo.train.store import iter_results
+
+        timings = {
+            "losszoo --help (start-up only)": cli_time(["--help"], root, args.repeat),
+            "losszoo compare --format csv": cli_time(["compare", "--format", "csv"], root, args.repeat),
+            "losszoo compare (table)": cli_time(["compare"], root, args.repeat),
+        }
+        read_seconds, (results, _) = best_time(lambda: iter_results(root), args.repeat)
+        timings[f"iter_results ({len(results)} results)"] = read_seconds
+        compare_results(results[:50])  # scipy's import is paid once, as the CLI pays it
+        compare_seconds, comparison = best_time(lambda: compare_results(results), args.repeat)
+        timings[f"compare_results ({len(comparison.rows)} rows x {len(comparison.columns)} columns)"] = compare_seconds
+        for name, seconds in timings.items():
+            print(f"  {name:<44} {seconds:7.3f} s   {seconds / GOAL_SECONDS:5.2f} x goal")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m losszoo.cli`` is ``losszoo``."""
+
+from losszoo.cli.main import main
+
+main()
