@@ -11,6 +11,7 @@ evaluation that picks the best epoch, a metrics.jsonl line, early stopping.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import math
 import random
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from losszoo.data.sampler import m_per_class_order
 from losszoo.data.splits import Data, Split, load_data
 from losszoo.factory import create_loss
 from losszoo.registry import LOSSES, METRICS, MODELS
@@ -134,12 +136,21 @@ def evaluate(model: nn.Module, loss: nn.Module, loss_input: str, split: Split, d
 
 def compute_metrics(evaluation: Evaluation, names: list[str], retrieval_only: bool = False) -> dict[str, float]:
     """Each metric the evaluation can feed; a metric without its input is left out."""
-    values = {}
+    values: dict[str, float] = {}
+    shared: dict[str, dict[str, float]] = {}  # metrics computed together (one retrieval search for three)
     for name in names:
         entry = METRICS.get(name)
         if entry.input not in evaluation.outputs or (retrieval_only and entry.input != "embeddings"):
             continue
-        values[name] = float(entry.load()(evaluation.outputs[entry.input], evaluation.target))
+        output = evaluation.outputs[entry.input]
+        together = entry.extra.get("computed_with")
+        if together:
+            if together not in shared:
+                module, _, function = together.partition(":")
+                shared[together] = getattr(importlib.import_module(module), function)(output, evaluation.target)
+            values[name] = float(shared[together][name])
+        else:
+            values[name] = float(entry.load()(output, evaluation.target))
     return values
 
 
@@ -199,9 +210,12 @@ def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = 
     try:
         for epoch in range(1, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
-            order = torch.randperm(n, generator=generator).to(device)
+            if loss_entry.needs_pairs:  # m samples per class, so anchors have positives in the batch
+                order = m_per_class_order(data.train.y, train_cfg["m_per_class"], generator).to(device)
+            else:
+                order = torch.randperm(n, generator=generator).to(device)
             total = torch.zeros((), device=device)
-            for start in range(0, n, batch_size):
+            for start in range(0, len(order), batch_size):
                 index = order[start:start + batch_size]
                 output = _as_loss_input(model(x_train[index]), loss_entry.input)
                 value = loss(output, y_train[index])
@@ -214,7 +228,7 @@ def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = 
             if scheduler is not None:
                 scheduler.step()
             epochs_run = epoch
-            train_loss = (total / n).item()  # one CPU-GPU sync per epoch, not per step
+            train_loss = (total / len(order)).item()  # one CPU-GPU sync per epoch, not per step
             if not math.isfinite(train_loss):
                 raise Diverged(f"non-finite train loss at epoch {epoch}")
 
@@ -242,6 +256,13 @@ def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = 
         loss.load_state_dict(best_state[1])
         test = evaluate(model, loss, loss_entry.input, data.test, data, device)
         metrics["test"] = compute_metrics(test, metric_names, retrieval_only=data.open_set)
+        embeddings = test.outputs.get("embeddings")
+        if loss_entry.input == "embeddings" and embeddings is not None and embeddings.shape[1] == 2:
+            from losszoo.train.pictures import plot_embeddings
+
+            centres = getattr(loss, "weight", None)
+            plot_embeddings(embeddings, test.target, centres if isinstance(centres, torch.Tensor) else None,
+                            run_dir / "embeddings.png", f"{config['label']} - test embeddings")
         buffer = _checkpoint_bytes(model, loss, config, best_epoch)
         write_atomic(run_dir / "checkpoint.pt", buffer)
     return {
