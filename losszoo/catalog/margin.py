@@ -186,6 +186,14 @@ ENTRIES = [
         formula="mean_i [CE(W x_i + b, y_i) + lambda_c / 2 ||x_i - c_{y_i}||^2]",
         reference="formula",
     ),
+    _embedding_loss(
+        "softmax",
+        "SoftmaxLoss",
+        summary="plain softmax on embeddings: a learnable linear classifier, no normalisation, no margin",
+        paper="the baseline of Liu et al., SphereFace, CVPR 2017 and of every margin paper since",
+        formula="CE(W x + b)",
+        reference="torch.nn.functional.cross_entropy(F.linear(x, W, b))",
+    ),
     loss(
         "multi_margin",
         f"{_IMPL}:MultiMarginLoss",

@@ -754,6 +754,24 @@ class CenterLoss(CentreLoss):
             return F.linear(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
 
 
+class SoftmaxLoss(CenterLoss):
+    """Plain softmax on embeddings: a linear classifier ``x W^T + b`` with cross-entropy.
+
+    The baseline every angular-margin paper starts from; ``weight`` (C, D) and
+    ``bias`` (C,) are learned with the model. It is the center loss without
+    its centre term, so it reuses that class with ``lambda_c = 0``.
+    """
+
+    def __init__(self, num_classes: int, embedding_dim: int):
+        super().__init__(num_classes, embedding_dim, lambda_c=0.0)
+        del self.centers
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_labels(labels, self.num_classes)
+        logits = self.class_logits(embeddings)
+        return F.cross_entropy(logits, labels).to(embeddings.dtype)
+
+
 class MultiMarginLoss(nn.Module):
     """Multi-class hinge on logits; torch.nn.MultiMarginLoss without class weights."""
 

@@ -619,3 +619,16 @@ def test_running_statistics_are_checkpointed_and_move_only_in_training(name, buf
     fresh.eval()
     loss.eval()
     close(fresh(x, y), loss(x, y), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_softmax_equals_cross_entropy_of_a_linear_classifier(seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(9, 5, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 4, (9,), generator=gen)
+    loss = losszoo.create_loss("softmax", num_classes=4, embedding_dim=5).double()
+    with torch.no_grad():
+        loss.bias.copy_(torch.randn(4, generator=gen, dtype=torch.float64))
+    expected = torch.nn.functional.cross_entropy(x @ loss.weight.T + loss.bias, y)
+    torch.testing.assert_close(loss(x, y), expected, rtol=1e-12, atol=0)
+    torch.testing.assert_close(loss.class_logits(x), x @ loss.weight.T + loss.bias, rtol=1e-12, atol=0)
