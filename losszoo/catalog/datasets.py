@@ -82,4 +82,19 @@ ENTRIES = [
                       choices=("classification", "regression", "segmentation")),
             ) + CLASSIFICATION + REGRESSION[2:],
             summary="your own arrays: x (N, ...) features or images, y (N,) labels, values or (N, H, W) masks"),
+    dataset("shapes", "losszoo.data.shapes:shapes", family="synthetic", task="segmentation", extra={"images": True},
+            params=SPLIT + (
+                Param("n_samples", 1000, "number of images generated", type="int", ge=20),
+                Param("size", 32, "side of the square images, in pixels", type="int", ge=8),
+                Param("shapes", 3, "objects drawn on each image (later ones cover earlier ones)", type="int", ge=1),
+                Param("channels", 1, "1: grey images; 3: RGB, a random colour per object", type="int",
+                      choices=(1, 3)),
+                Param("noise", 0.1, "standard deviation of the Gaussian pixel noise", ge=0.0),
+                Param("line_width", 1.0, "width of the thin lines, in pixels", gt=0.0, short="lw"),
+                Param("thin_fraction", 0.25, "chance that an object is a thin line (the other kinds share the "
+                      "rest); small values make the line class rare", ge=0.0, le=1.0, short="thin"),
+                Param("random_state", 0, "seed of the generator (the run seed fixes the split, not the data)",
+                      type="int", ge=0),
+            ),
+            summary="seeded synthetic images with per-pixel masks: background, circle, square, triangle, line"),
 ]

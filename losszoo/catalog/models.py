@@ -29,4 +29,25 @@ ENTRIES = [
               _ACTIVATION,
               _EMBEDDING,
           )),
+    model("resnet", "losszoo.models.resnet:ResNet", family="conv", input="images",
+          summary="small CIFAR-style ResNet: 3x3 stem, stages of basic residual blocks, global average pool",
+          paper="He et al., Deep Residual Learning for Image Recognition, CVPR 2016; skip: false as in Li et al., "
+                "Visualizing the Loss Landscape of Neural Nets, NeurIPS 2018",
+          params=(
+              Param("channels", [16, 32, 64], "output channels of each stage; later stages halve the resolution",
+                    type="ints", ge=1, short="c"),
+              Param("blocks", 2, "residual blocks per stage", type="int", ge=1, short="b"),
+              Param("skip", True, "add the parameter-free shortcut in every block; false gives the plain network "
+                    "with the same parameters", type="bool"),
+              _EMBEDDING,
+          )),
+    model("unet", "losszoo.models.unet:UNet", family="conv", input="images", extra={"tasks": ("segmentation",)},
+          summary="small U-Net: per-pixel class logits (N, C, H, W) from conv blocks with skip concatenation",
+          paper="Ronneberger et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, MICCAI 2015",
+          params=(
+              Param("channels", [16, 32, 64], "channels at each resolution, full size first; depth = their number",
+                    type="ints", ge=1, short="c"),
+              Param("up", "transpose", "upsampling: a 2x2 transposed conv, or bilinear and a 1x1 conv", type="str",
+                    choices=("transpose", "bilinear")),
+          )),
 ]
