@@ -115,8 +115,8 @@ def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | Non
     x_train, y_train = x[train], y[train]
 
     num_classes = int(y.max()) + 1 if classify else None
-    if source.task == "segmentation":
-        num_classes = int(source.y.max()) + 1
+    if source.task == "segmentation":  # named classes count even when absent from these masks
+        num_classes = len(source.class_names) if source.class_names else int(source.y.max()) + 1
     if classify:
         if params.get("imbalance", 1.0) < 1.0:
             keep = long_tail(y_train, params["imbalance"], rng)
@@ -153,7 +153,7 @@ def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | Non
         num_classes=num_classes,
         in_features=int(np.prod(x.shape[1:])),
         image_shape=source.image_shape,
-        class_counts=np.bincount(y_train, minlength=num_classes).tolist() if classify else None,
+        class_counts=np.bincount(y_train.ravel(), minlength=num_classes).tolist() if num_classes else None,
         target_mean=target_mean,
         target_std=target_std,
         open_set=unseen is not None,

@@ -377,7 +377,13 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
                     f"loss {loss.entry.name!r} takes {INPUTS[loss.entry.input]} and cannot serve dataset "
                     f"{d.entry.name!r}, a {task} task; choose a {task} loss (`losszoo list losses`)",
                 )
-        if model is not None and model.entry.input == "images" and d.entry.task != "from file" and not (
+        model_tasks = model.entry.extra.get("tasks", ("classification", "regression")) if model else ()
+        if model is not None and task not in model_tasks and d.entry.task != "from file" or (
+            model is not None and task == "segmentation" and "segmentation" not in model_tasks
+        ):
+            problems.add(("model",), f"model {model.entry.name!r} serves {' and '.join(model_tasks)}; dataset "
+                         f"{d.entry.name!r} is {task}: use " + ("unet" if task == "segmentation" else "mlp or cnn"))
+        elif model is not None and model.entry.input == "images" and d.entry.task != "from file" and not (
             d.entry.extra.get("images")
         ):
             problems.add(("model",), f"model {model.entry.name!r} needs images; dataset {d.entry.name!r} is a table "

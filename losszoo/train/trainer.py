@@ -31,7 +31,7 @@ from losszoo.factory import create_loss
 from losszoo.registry import LOSSES, METRICS, MODELS
 from losszoo.train.store import write_atomic
 
-EVAL_BATCH = 4096
+EVAL_ELEMENTS = 2**18  # inputs per evaluation batch: 4096 digits rows, 256 images of 32x32
 
 #: Progress callback: (epoch, epochs, train_loss, selection metric name, its val value).
 OnEpoch = Callable[[int, int, float, str, float | None], None]
@@ -106,13 +106,15 @@ def evaluate(model: nn.Module, loss: nn.Module, loss_input: str, split: Split, d
     model.eval()
     loss.eval()
     heads, features = [], []
-    for start in range(0, len(split), EVAL_BATCH):
-        x = split.x[start:start + EVAL_BATCH].to(device, non_blocking=True)
-        feats = model.features(x) if hasattr(model, "features") else None
-        out = model.head(feats) if feats is not None and hasattr(model, "head") else model(x)
-        heads.append(out)
-        if feats is not None:
+    step = max(1, EVAL_ELEMENTS // max(1, split.x[0].numel()))
+    for start in range(0, len(split), step):
+        x = split.x[start:start + step].to(device, non_blocking=True)
+        if hasattr(model, "features") and hasattr(model, "head"):  # a Net: keep the features for retrieval
+            feats = model.features(x)
             features.append(feats)
+            heads.append(model.head(feats))
+        else:
+            heads.append(model(x))
     out = torch.cat(heads)
     target = split.y.to(device)
     outputs: dict[str, torch.Tensor] = {}
