@@ -132,6 +132,15 @@ class Param:
             return ("<= " if hi[-1] == "]" else "< ") + hi[:-1]
         return ""
 
+    def normalize(self, value: Any) -> Any:
+        """An admissible value in canonical form: ``64`` for a float parameter is ``64.0``,
+        so the written and the default spelling of a run hash alike."""
+        if value is None or self.type not in ("float", "floats", "float_or_floats"):
+            return value
+        if isinstance(value, (list, tuple)):
+            return [float(v) for v in value]
+        return float(value)
+
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not admissible, or None when it is."""
         if value is None:
@@ -223,7 +232,7 @@ class Entry:
             key, message = problems[0]
             raise InvalidParameterError(f"{self.name}.{key}: {message}", key)
         resolved = self.defaults()
-        resolved.update(given)
+        resolved.update({key: self.param(key).normalize(value) for key, value in given.items()})
         return resolved
 
     def load(self) -> Any:

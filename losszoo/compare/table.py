@@ -21,7 +21,7 @@ SPLITS = ("test", "val")
 
 @dataclass
 class Cell:
-    values: dict[int, float]  # by seed
+    values: dict[Any, float]  # by seed (by run when a row holds several runs of one seed: then unpaired)
     mean: float
     std: float
     n: int
@@ -139,12 +139,14 @@ def compare_results(
         row.results.append(r)
 
     for row in groups.values():
+        seeds = [r["seed"] for r in row.results if r["status"] == "completed"]
+        by_seed = len(seeds) == len(set(seeds))
         for column in columns:
             values = {}
             for r in row.results:
                 value = lookup(r, column)
                 if r["status"] == "completed" and isinstance(value, (int, float)) and math.isfinite(value):
-                    values[r["seed"]] = float(value)
+                    values[r["seed"] if by_seed else r["run_id"]] = float(value)
             if values:
                 mean, std = stats.mean_std(list(values.values()))
                 row.cells[column] = Cell(values, mean, std, len(values), stats.ci_halfwidth(std, len(values)))

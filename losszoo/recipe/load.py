@@ -74,7 +74,9 @@ class _Problems:
         return self.source
 
     def add(self, path: NodePath, message: str) -> None:
-        self.found.append(f"{self.where(path)} {dotted(path) or '(recipe)'}: {message}")
+        problem = f"{self.where(path)} {dotted(path) or '(recipe)'}: {message}"
+        if problem not in self.found:
+            self.found.append(problem)
 
     def raise_if_any(self) -> None:
         if self.found:
@@ -416,7 +418,12 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
             "select_by": "val." + metric,
         }
         label = _label(loss)
-        runs.append(RunSpec(config_hash(config), experiment, label, {**config, "label": label}))
+        run = RunSpec(config_hash(config), experiment, label, {**config, "label": label})
+        twin = next((r for r in runs if r.run_id == run.run_id), None)
+        if twin is not None:
+            problems.add(("losses",), f"{label} and {twin.label} are the same run once defaults are filled in; "
+                         "remove one")
+        runs.append(run)
     problems.raise_if_any()
     return Recipe(experiment, source, base_dir, runs, list(plugins))
 

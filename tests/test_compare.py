@@ -1,0 +1,246 @@
+"""The statistics of `losszoo compare` on hand-made results, checked against
+scipy and hand computations: mean/std/CI, Holm, rank-1 groups, fairness and
+sample-size warnings, and the Friedman note across datasets."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from losszoo import LosszooError
+from losszoo.compare import stats
+from losszoo.compare.table import compare_results, lookup
+
+
+def result(label: str, seed: int, value: float, dataset: str = "iris", metric: str = "accuracy",
+           epochs: int = 10, status: str = "completed", experiment: str = "exp", model: str = "mlp") -> dict:
+    name = label.split("(")[0]
+    return {
+        "run_id": f"{dataset}-{label}-{seed}-{epochs}", "experiment": experiment, "status": status,
+        "dataset": dataset, "model": model, "loss": {"name": name}, "label": label, "seed": seed,
+        "config_hash": f"{dataset}-{label}-{seed}", "metrics": {"val": {metric: value}, "test": {metric: value}},
+        "best_epoch": epochs, "epochs_run": epochs, "train_seconds": 1.0, "samples_per_second": 10,
+        "n_parameters": 1, "versions": {}, "error": None,
+        "config": {"dataset": {"name": dataset}, "model": {"name": model}, "loss": {"name": name}, "seed": seed,
+                   "train": {"epochs": epochs, "batch_size": 32, "device": "cpu"}},
+    }
+
+
+def grid(values: dict[str, list[float]], **kw) -> list[dict]:
+    return [result(label, seed, v, **kw) for label, vs in values.items() for seed, v in enumerate(vs)]
+
+
+def row_of(comparison, label: str):
+    return next(r for r in comparison.rows if r.group.get("label") == label)
+
+
+# --- mean, std, interval -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [[0.9, 0.92, 0.94], [1.0, 2.0, 4.0, 8.0, 16.0], [0.5, 0.5]])
+def test_mean_std_against_numpy(values):
+    mean, std = stats.mean_std(values)
+    assert mean == pytest.approx(np.mean(values))
+    assert std == pytest.approx(np.std(values, ddof=1))
+
+
+def test_single_value_has_zero_std_and_no_interval():
+    assert stats.mean_std([0.7]) == (0.7, 0.0)
+    assert math.isnan(stats.ci_halfwidth(0.0, 1))
+
+
+@pytest.mark.parametrize("values", [[0.9, 0.92, 0.94], [3.0, 1.0, 4.0, 1.0, 5.0, 9.0]])
+def test_t_interval_against_scipy(values):
+    mean, std = stats.mean_std(values)
+    half = stats.ci_halfwidth(std, len(values))
+    low, high = scipy_stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=scipy_stats.sem(values))
+    assert mean - half == pytest.approx(low)
+    assert mean + half == pytest.approx(high)
+
+
+def test_cells_hold_mean_std_n_and_interval():
+    comparison = compare_results(grid({"cross_entropy": [0.9, 0.92, 0.94]}))
+    cell = row_of(comparison, "cross_entropy").cells["test.accuracy"]
+    assert cell.n == 3
+    assert cell.mean == pytest.approx(0.92)
+    assert cell.std == pytest.approx(0.02)
+    assert cell.ci == pytest.approx(scipy_stats.t.ppf(0.975, 2) * 0.02 / math.sqrt(3))
+    assert cell.values == {0: 0.9, 1: 0.92, 2: 0.94}
+
+
+# --- Holm ----------------------------------------------------------------------------------------
+
+
+def test_holm_against_a_hand_computed_example():
+    # sorted: 0.005 (x4 = 0.02), 0.01 (x3 = 0.03), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04 -> kept monotone at 0.06)
+    adjusted = stats.holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_caps_at_one_and_keeps_nan():
+    adjusted = stats.holm([0.6, float("nan"), 0.2])
+    assert math.isnan(adjusted[1])
+    # two testable values: 0.2 x2 = 0.4, then 0.6 x1 = 0.6
+    assert adjusted[0] == pytest.approx(0.6) and adjusted[2] == pytest.approx(0.4)
+    assert stats.holm([0.9, 0.8]) == [1.0, 1.0]
+
+
+def test_paired_p_value_against_scipy():
+    best = {0: 0.90, 1: 0.92, 2: 0.95, 3: 0.91, 4: 0.93}
+    other = {0: 0.88, 1: 0.91, 2: 0.90, 3: 0.90, 4: 0.92}
+    expected = scipy_stats.ttest_rel([best[s] for s in range(5)], [other[s] for s in range(5)],
+                                     alternative="greater").pvalue
+    assert stats.p_worse(best, other, higher_is_better=True) == pytest.approx(expected)
+    # Lower is better: the same numbers read the other way round.
+    assert stats.p_worse(other, best, higher_is_better=False) == pytest.approx(expected)
+
+
+def test_unpaired_p_value_is_welch():
+    best = {0: 0.90, 1: 0.92, 2: 0.95}
+    other = {3: 0.88, 4: 0.91, 5: 0.86, 6: 0.87}
+    expected = scipy_stats.ttest_ind(list(best.values()), list(other.values()), equal_var=False,
+                                     alternative="greater").pvalue
+    assert stats.p_worse(best, other, higher_is_better=True) == pytest.approx(expected)
+
+
+# --- rank-1 groups -------------------------------------------------------------------------------
+
+
+def test_clearly_worse_loss_leaves_rank_one_and_an_equal_one_stays():
+    seeds_best = [0.90, 0.92, 0.95, 0.91, 0.93]
+    comparison = compare_results(grid({
+        "cross_entropy": seeds_best,
+        "focal": [0.905, 0.915, 0.951, 0.912, 0.925],  # indistinguishable
+        "mse_on_logits": [v - 0.05 + 0.002 * i for i, v in enumerate(seeds_best)],  # worse on every seed
+    }))
+    cells = {r.group["label"]: r.cells["test.accuracy"] for r in comparison.rows}
+    assert cells["cross_entropy"].best and cells["cross_entropy"].rank1
+    assert not cells["focal"].best and cells["focal"].rank1
+    assert not cells["mse_on_logits"].rank1
+    assert cells["mse_on_logits"].p_vs_best < 0.05 <= cells["focal"].p_vs_best
+    ranks = {r["label"]: r["rank"] for r in comparison.records()}
+    assert ranks == {"cross_entropy": 1, "focal": 1, "mse_on_logits": 2}
+
+
+def test_lower_is_better_metric_picks_the_smallest_as_best():
+    comparison = compare_results(grid({"a": [0.30, 0.31, 0.29], "b": [0.50, 0.52, 0.49]}, metric="nll"))
+    assert row_of(comparison, "a").cells["test.nll"].best
+    assert not row_of(comparison, "b").cells["test.nll"].rank1
+
+
+def test_rank_groups_are_computed_within_each_dataset():
+    results = grid({"a": [0.9, 0.91, 0.92], "b": [0.5, 0.51, 0.52]}, dataset="iris")
+    results += grid({"a": [0.5, 0.51, 0.52], "b": [0.9, 0.91, 0.92]}, dataset="wine")
+    comparison = compare_results(results)
+    best = {(r.group["dataset"], r.group["label"]) for r in comparison.rows if r.cells["test.accuracy"].best}
+    assert best == {("iris", "a"), ("wine", "b")}
+
+
+def test_too_few_seeds_do_not_exclude_from_rank_one():
+    comparison = compare_results(grid({"a": [0.9], "b": [0.5]}))
+    assert row_of(comparison, "b").cells["test.accuracy"].rank1  # untestable, not excluded on no evidence
+
+
+# --- warnings and notes --------------------------------------------------------------------------
+
+
+def test_warning_when_fewer_than_three_seeds():
+    few = compare_results(grid({"a": [0.9, 0.91], "b": [0.8, 0.81]}))
+    assert any("fewer than 3" in w for w in few.warnings)
+    enough = compare_results(grid({"a": [0.9, 0.91, 0.92], "b": [0.8, 0.81, 0.82]}))
+    assert not any("fewer than 3" in w for w in enough.warnings)
+
+
+def test_fairness_warning_when_training_budgets_differ():
+    results = grid({"a": [0.9, 0.91, 0.92]}, epochs=10) + grid({"b": [0.8, 0.81, 0.82]}, epochs=30)
+    warnings = compare_results(results).warnings
+    assert any("training budget" in w and "unfair" in w for w in warnings), warnings
+    fair = compare_results(grid({"a": [0.9, 0.91, 0.92], "b": [0.8, 0.81, 0.82]})).warnings
+    assert not any("unfair" in w for w in fair)
+
+
+def test_fairness_warning_when_models_differ():
+    results = grid({"a": [0.9, 0.91, 0.92]}) + grid({"b": [0.8, 0.81, 0.82]}, model="cnn")
+    assert any("model" in w for w in compare_results(results).warnings)
+
+
+def test_fairness_warning_when_seeds_differ():
+    results = grid({"a": [0.9, 0.91, 0.92]})
+    results += [result("b", seed, v) for seed, v in zip((5, 6, 7), (0.8, 0.81, 0.82), strict=True)]
+    warnings = compare_results(results).warnings
+    assert any("different seeds" in w for w in warnings), warnings
+
+
+def test_no_fairness_warning_across_datasets():
+    # Different datasets are not compared with each other, so their differences are not unfair.
+    results = grid({"a": [0.9, 0.91, 0.92]}, dataset="iris", epochs=10)
+    results += grid({"a": [0.8, 0.81, 0.82]}, dataset="wine", epochs=30)
+    assert not any("unfair" in w for w in compare_results(results).warnings)
+
+
+def test_failed_runs_are_left_out_and_counted():
+    results = grid({"a": [0.9, 0.91, 0.92]}) + [result("a", 3, 0.1, status="diverged")]
+    comparison = compare_results(results)
+    row = row_of(comparison, "a")
+    assert row.cells["test.accuracy"].n == 3
+    assert row.cells["test.accuracy"].mean == pytest.approx(0.91)
+    assert row.statuses["diverged"] == 1
+    assert any("1 diverged" in w for w in comparison.warnings)
+
+
+def test_friedman_note_across_three_datasets_and_three_losses():
+    means = {  # dataset -> loss -> per-seed values
+        "iris": {"a": [0.95, 0.96, 0.94], "b": [0.90, 0.91, 0.92], "c": [0.80, 0.82, 0.81]},
+        "wine": {"a": [0.97, 0.96, 0.98], "b": [0.93, 0.92, 0.94], "c": [0.94, 0.95, 0.93]},
+        "digits": {"a": [0.91, 0.92, 0.90], "b": [0.85, 0.84, 0.86], "c": [0.70, 0.71, 0.72]},
+    }
+    results = [result(loss, seed, v, dataset=d) for d, losses in means.items()
+               for loss, vs in losses.items() for seed, v in enumerate(vs)]
+    notes = compare_results(results).notes
+    columns = {loss: [np.mean(means[d][loss]) for d in sorted(means)] for loss in ("a", "b", "c")}
+    expected = scipy_stats.friedmanchisquare(columns["a"], columns["b"], columns["c"]).pvalue
+    friedman = [n for n in notes if "Friedman" in n]
+    assert len(friedman) == 1, notes
+    assert f"Friedman p = {expected:.3g}" in friedman[0]
+    ranks = next(n for n in notes if "average rank" in n)
+    assert "3 datasets" in ranks
+    # a is first everywhere (rank 1.00); c last on iris and digits, second on wine: (3 + 2 + 3) / 3.
+    assert re.search(r"a 1\.00", ranks) and re.search(r"c 2\.67", ranks) and re.search(r"b 2\.33", ranks)
+
+
+def test_friedman_needs_three_losses():
+    results = [result(loss, s, 0.9 - 0.1 * i + 0.01 * s, dataset=d) for d in ("iris", "wine")
+               for i, loss in enumerate(("a", "b")) for s in range(3)]
+    notes = compare_results(results).notes
+    assert any("needs at least 3 losses" in n for n in notes)
+
+
+def test_friedman_p_directly_against_scipy():
+    table = [[0.9, 0.8, 0.7], [0.85, 0.86, 0.6], [0.95, 0.9, 0.91], [0.7, 0.72, 0.5]]
+    expected = scipy_stats.friedmanchisquare(*zip(*table, strict=True)).pvalue
+    assert stats.friedman_p(table) == pytest.approx(expected)
+    assert stats.average_ranks(table, higher_is_better=True) == pytest.approx(
+        list(np.mean([scipy_stats.rankdata([-v for v in row]) for row in table], axis=0)))
+
+
+# --- selection and lookup ------------------------------------------------------------------------
+
+
+def test_filters_and_unknown_sort():
+    results = grid({"a": [0.9, 0.91, 0.92], "b": [0.8, 0.81, 0.82]})
+    only_b = compare_results(results, filters=["loss.name=b"])
+    assert [r.group["label"] for r in only_b.rows] == ["b"]
+    with pytest.raises(LosszooError, match="key=value"):
+        compare_results(results, filters=["loss.name"])
+    with pytest.raises(LosszooError, match="not a column"):
+        compare_results(results, sort="speed")
+
+
+def test_lookup_reads_metrics_and_config_keys():
+    r = result("focal", 0, 0.7)
+    assert lookup(r, "test.accuracy") == 0.7
+    assert lookup(r, "val.accuracy") == 0.7
+    assert lookup(r, "loss.name") == "focal"
+    assert lookup(r, "test.nothing") is None
