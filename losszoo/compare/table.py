@@ -167,6 +167,9 @@ def compare_results(
                 r.cells[column].rank1 = in_group[i]
                 r.cells[column].p_vs_best = p_values[i]
 
+    # Recipe order by default: the losses as the user listed them.
+    rows.sort(key=lambda r: (str(r.group.get("experiment", "")), str(r.group.get("dataset", "")),
+                             min(res.get("position", 0) for res in r.results)))
     if sort:
         sort_column = column_name(sort) if sort not in group_by else sort
         if sort_column in group_by:

@@ -41,6 +41,7 @@ class RunSpec:
     experiment: str
     label: str
     config: dict[str, Any]
+    position: int = 0  # the loss's place in the recipe: tables list losses in recipe order
 
     @property
     def seed(self) -> int:
@@ -393,7 +394,7 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
     problems.raise_if_any()
 
     runs = []
-    for (_, d), (_, loss), seed in itertools.product(datasets, losses, seeds):
+    for (_, d), (position, (_, loss)), seed in itertools.product(datasets, enumerate(losses), seeds):
         task = d.params.get("task") if d.entry.task == "from file" else d.entry.task
         metrics = list(metric_names) if metric_names else default_metrics(task, loss.entry)
         for m in _metric_entries(metrics):
@@ -418,7 +419,7 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
             "select_by": "val." + metric,
         }
         label = _label(loss)
-        run = RunSpec(config_hash(config), experiment, label, {**config, "label": label})
+        run = RunSpec(config_hash(config), experiment, label, {**config, "label": label}, position)
         twin = next((r for r in runs if r.run_id == run.run_id), None)
         if twin is not None:
             problems.add(("losses",), f"{label} and {twin.label} are the same run once defaults are filled in; "

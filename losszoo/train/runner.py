@@ -63,6 +63,7 @@ def _result(run: RunSpec, status: str, error: str | None, outcome: dict[str, Any
         "n_parameters": outcome.get("n_parameters"),
         "versions": versions(),
         "error": error,
+        "position": run.position,
         "config": {k: v for k, v in config.items() if k != "label"},
     }
 
