@@ -32,12 +32,20 @@ def _pair(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torc
     """
     if input.shape != target.shape:
         raise ValueError(f"input {tuple(input.shape)} and target {tuple(target.shape)} must have the same shape")
+    if input.dtype == target.dtype and input.dtype in (torch.float32, torch.float64):
+        return input, target  # the common case: nothing to convert
     dtype = torch.promote_types(input.dtype, target.dtype)
     if not dtype.is_floating_point:
         dtype = torch.get_default_dtype()
     elif dtype in (torch.float16, torch.bfloat16):
         dtype = torch.float32
     return input.to(dtype), target.to(dtype)
+
+
+def _squared_residual(input: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:
+    """``((x - y) / c)^2``, without the division at the default scale (it costs a kernel each way)."""
+    residual = input - target
+    return (residual if scale == 1.0 else residual / scale) ** 2
 
 
 def _float(x: torch.Tensor) -> torch.Tensor:
@@ -179,6 +187,8 @@ def poisson_nll_loss(
     input, target = _pair(input, target)
     if log_input:
         cap = 0.5 * math.log(torch.finfo(input.dtype).max)
+        if not full and (input.numel() == 0 or float(input.detach().max()) <= cap):  # torch's fused path when nothing overflows
+            return F.poisson_nll_loss(input, target, log_input=True, full=False, eps=eps, reduction=reduction)
         rate = torch.where(input <= cap, input.clamp_max(cap).exp(), math.exp(cap) * (1.0 + (input - cap)))
         values = rate - target * input
     else:
@@ -230,7 +240,7 @@ def charbonnier_loss(
     ``kornia.losses.charbonnier_loss``.
     """
     input, target = _pair(input, target)
-    z = ((input - target) / scale) ** 2
+    z = _squared_residual(input, target, scale)
     return reduce(z / (torch.sqrt(z + 1.0) + 1.0), reduction)
 
 
@@ -240,7 +250,7 @@ def cauchy_loss(input: torch.Tensor, target: torch.Tensor, scale: float = 1.0, r
     With ``scale = 1`` equal to ``kornia.losses.cauchy_loss``.
     """
     input, target = _pair(input, target)
-    return reduce(torch.log1p(0.5 * ((input - target) / scale) ** 2), reduction)
+    return reduce(torch.log1p(0.5 * _squared_residual(input, target, scale)), reduction)
 
 
 def welsch_loss(input: torch.Tensor, target: torch.Tensor, scale: float = 1.0, reduction: str = "mean") -> torch.Tensor:
@@ -249,7 +259,7 @@ def welsch_loss(input: torch.Tensor, target: torch.Tensor, scale: float = 1.0, r
     With ``scale = 1`` equal to ``kornia.losses.welsch_loss``.
     """
     input, target = _pair(input, target)
-    return reduce(-torch.expm1(-0.5 * ((input - target) / scale) ** 2), reduction)
+    return reduce(-torch.expm1(-0.5 * _squared_residual(input, target, scale)), reduction)
 
 
 def geman_mcclure_loss(
@@ -260,7 +270,7 @@ def geman_mcclure_loss(
     With ``scale = 1`` equal to ``kornia.losses.geman_mcclure_loss``.
     """
     input, target = _pair(input, target)
-    z = ((input - target) / scale) ** 2
+    z = _squared_residual(input, target, scale)
     return reduce(2.0 * z / (z + 4.0), reduction)
 
 
@@ -344,7 +354,7 @@ def barron_loss(
     1.0
     """
     input, target = _pair(input, target)
-    return reduce(_barron_rho(((input - target) / scale) ** 2, alpha), reduction)
+    return reduce(_barron_rho(_squared_residual(input, target, scale), alpha), reduction)
 
 
 # ----------------------------------------------------------------------------- modules

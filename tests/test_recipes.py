@@ -1,0 +1,26 @@
+"""Every example recipe validates and trains end to end on a shrunken budget:
+one seed, one epoch (the README runs them in full)."""
+
+from pathlib import Path
+
+import pytest
+
+import losszoo
+from losszoo.recipe.load import load_recipe
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+def test_there_are_example_recipes():
+    assert len(RECIPES) >= 4
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_trains_on_a_small_budget(recipe: Path, runs: Path) -> None:
+    plugins = load_recipe(recipe).plugins  # validates the full recipe first
+    results = losszoo.train(recipe, ["seeds=[0]", "train.epochs=1"], runs_dir=runs)
+    assert results, "no runs"
+    for result in results:
+        assert result["status"] == "completed", (result["label"], result["error"])
+        assert result["metrics"]["test"], result["label"]
+    assert plugins is not None
