@@ -133,8 +133,9 @@ def _semihard_miner(hp: dict[str, Any]) -> torch.nn.Module:
 # One line per loss; a name not registered (yet) is skipped.
 REFERENCES: dict[str, Reference] = {
     # classification and hinge losses on logits
-    "cross_entropy": Reference("F.cross_entropy", plain(lambda x, y, hp: F.cross_entropy(
-        x, y, label_smoothing=hp["label_smoothing"], ignore_index=hp["ignore_index"]))),
+    # torch's own loss modules, so the nn.Module call costs the same on both sides
+    "cross_entropy": Reference("nn.CrossEntropyLoss", lambda ours, hp: torch.nn.CrossEntropyLoss(
+        label_smoothing=hp["label_smoothing"], ignore_index=hp["ignore_index"])),
     "multi_margin": Reference("nn.MultiMarginLoss", lambda ours, hp: torch.nn.MultiMarginLoss(
         p=hp["p"], margin=hp["margin"])),
     "softmax": Reference("F.cross_entropy(F.linear)", lambda ours, hp: LinearCrossEntropy(ours)),
@@ -153,12 +154,12 @@ REFERENCES: dict[str, Reference] = {
         pml.SubCenterArcFaceLoss, margin=lambda hp: math.degrees(hp["margin"]), scale=lambda hp: hp["scale"],
         sub_centers=lambda hp: hp["k"])),
     # regression
-    "mse": Reference("F.mse_loss", plain(lambda x, y, hp: F.mse_loss(x, y))),
-    "mae": Reference("F.l1_loss", plain(lambda x, y, hp: F.l1_loss(x, y))),
-    "huber": Reference("F.huber_loss", plain(lambda x, y, hp: F.huber_loss(x, y, delta=hp["delta"]))),
-    "smooth_l1": Reference("F.smooth_l1_loss", plain(lambda x, y, hp: F.smooth_l1_loss(x, y, beta=hp["beta"]))),
-    "poisson_nll": Reference("F.poisson_nll_loss", plain(lambda x, y, hp: F.poisson_nll_loss(
-        x, y, log_input=hp["log_input"], full=hp["full"], eps=hp["eps"]))),
+    "mse": Reference("nn.MSELoss", lambda ours, hp: torch.nn.MSELoss()),
+    "mae": Reference("nn.L1Loss", lambda ours, hp: torch.nn.L1Loss()),
+    "huber": Reference("nn.HuberLoss", lambda ours, hp: torch.nn.HuberLoss(delta=hp["delta"])),
+    "smooth_l1": Reference("nn.SmoothL1Loss", lambda ours, hp: torch.nn.SmoothL1Loss(beta=hp["beta"])),
+    "poisson_nll": Reference("nn.PoissonNLLLoss", lambda ours, hp: torch.nn.PoissonNLLLoss(
+        log_input=hp["log_input"], full=hp["full"], eps=hp["eps"])),
     "gaussian_nll": Reference("F.gaussian_nll_loss (+softplus)", plain(_gaussian_nll)),
     "charbonnier": Reference("kornia charbonnier_loss", plain(lambda x, y, hp: KL.charbonnier_loss(x, y, "mean"))),
     "cauchy": Reference("kornia cauchy_loss", plain(lambda x, y, hp: KL.cauchy_loss(x, y, "mean"))),
