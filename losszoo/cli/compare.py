@@ -32,7 +32,11 @@ def _runs_text(row) -> str:
     return str(done) + (" (+" + ", ".join(f"{v} {k}" for k, v in failed.items()) + ")" if failed else "")
 
 
-def render_table(comparison: Comparison, with_ci: bool = False, title: str = "") -> Table:
+#: The val-curve sparkline column reads every run's metrics.jsonl: shown for tables a person reads.
+SPARKLINE_MAX_ROWS = 60
+
+
+def render_table(comparison: Comparison, with_ci: bool = False, title: str = "", root: Path | None = None) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold",
                   caption="mean ± std over n seeds; * best; bold: rank 1, not significantly worse than the best "
                           "(one-sided t-test, Holm-corrected, 5%)",
@@ -40,8 +44,13 @@ def render_table(comparison: Comparison, with_ci: bool = False, title: str = "")
     for key in comparison.group_by:
         table.add_column(key, style="cyan" if key in ("label", "loss.name") else None)
     for column in comparison.columns:
-        table.add_column(column, justify="right")
-    table.add_column("n", justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("n", justify="right", no_wrap=True)
+    curves = root is not None and comparison.columns and len(comparison.rows) <= SPARKLINE_MAX_ROWS
+    if curves:
+        from losszoo.compare.curves import curve_metric, row_sparkline
+
+        table.add_column(f"val {curve_metric(comparison.columns[0])} / epoch", no_wrap=True)
     for row in comparison.rows:
         cells = [str(row.group[k]) for k in comparison.group_by]
         for column in comparison.columns:
@@ -52,13 +61,16 @@ def render_table(comparison: Comparison, with_ci: bool = False, title: str = "")
             text = _cell_text(cell, with_ci) + (" *" if cell.best else "  ")
             cells.append(f"[bold green]{text}[/]" if cell.rank1 else text)
         cells.append(_runs_text(row))
+        if curves:
+            cells.append(row_sparkline(row, root, comparison.columns[0]))
         table.add_row(*cells)
     return table
 
 
-def render(comparison: Comparison, fmt: str, with_ci: bool = False, title: str = "") -> str | Table:
+def render(comparison: Comparison, fmt: str, with_ci: bool = False, title: str = "",
+           root: Path | None = None) -> str | Table:
     if fmt == "table":
-        return render_table(comparison, with_ci, title)
+        return render_table(comparison, with_ci, title, root)
     records = comparison.records()
     if fmt == "json":
         return json.dumps({"rows": records, "warnings": comparison.warnings, "notes": comparison.notes}, indent=2)
@@ -92,7 +104,7 @@ def render_experiment(experiment: str, root: Path) -> None:
         shared = set.intersection(*(set((r.get("metrics") or {}).get("test", {})) for r in results))
         order = [m for m in (results[0].get("metrics") or {}).get("test", {}) if m in shared]
         comparison = compare_results(results, metrics=order or None)
-        console.print(render_table(comparison, title=f"experiment {experiment}"))
+        console.print(render_table(comparison, title=f"experiment {experiment}", root=root))
         for warning in comparison.warnings:
             err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
@@ -133,7 +145,7 @@ def compare(
     )
     if not comparison.rows:
         raise LosszooError("no runs match the filters")
-    output = render(comparison, fmt, ci, title=", ".join(experiments) if experiments else str(root))
+    output = render(comparison, fmt, ci, title=", ".join(experiments) if experiments else str(root), root=root)
     if fmt == "table":
         console.print(output)
         for line in comparison.notes:

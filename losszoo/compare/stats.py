@@ -5,12 +5,19 @@ significantly worse than it share rank 1. "Significantly" is a one-sided
 test at 5% after Holm's correction over the comparisons in that column: a
 paired t-test when both losses ran the same seeds (the split and the label
 noise are then shared, which removes their variance), Welch's otherwise.
+
+The tests are written out with numpy and ``scipy.special`` in the exact
+arithmetic of ``scipy.stats.ttest_1samp``, ``ttest_ind(equal_var=False)``,
+``rankdata`` and ``friedmanchisquare`` (same values, bit for bit): a table of
+10,000 runs makes thousands of tiny tests, where the generic ``scipy.stats``
+wrappers cost milliseconds each and its import most of a second.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cache
 
 ALPHA = 0.05
 
@@ -28,28 +35,91 @@ def ci_halfwidth(std: float, n: int, level: float = 0.95) -> float:
     """Half-width of the two-sided t interval of the mean; nan for n < 2."""
     if n < 2:
         return float("nan")
-    from scipy.stats import t
+    return float(_t_quantile(0.5 + level / 2, n - 1) * std / math.sqrt(n))
 
-    return float(t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
+
+@cache
+def _t_quantile(q: float, df: int) -> float:
+    """``scipy.stats.t.ppf(q, df)``, which is ``stdtrit(df, q)``, once per n."""
+    from scipy.special import stdtrit
+
+    return stdtrit(df, q)
+
+
+def _mean_var(rows):
+    """Row-wise numpy mean and ddof-1 variance of a 2-D array, as ``scipy.stats`` computes them."""
+    import numpy as np
+
+    n = rows.shape[1]
+    var = np.mean((rows - np.mean(rows, axis=1, keepdims=True)) ** 2, axis=1)
+    var *= np.float64(n) / np.float64(n - 1)
+    return np.mean(rows, axis=1), var, n
+
+
+def _ttest_1samp_greater(diffs: list[list[float]]) -> list[float]:
+    """``scipy.stats.ttest_1samp(d, 0.0, alternative="greater").pvalue`` for each row ``d`` (rows of one length)."""
+    import numpy as np
+    from scipy.special import stdtr
+
+    mean, var, n = _mean_var(np.asarray(diffs, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.divide(mean - 0.0, np.sqrt(var / n))
+    return stdtr(np.float64(n - 1), -t).tolist()
+
+
+def _welch_greater(a: list[float], b: list[list[float]]) -> list[float]:
+    """``scipy.stats.ttest_ind(a, b_i, equal_var=False, alternative="greater").pvalue`` for each row ``b_i``
+    (rows of one length)."""
+    import numpy as np
+    from scipy.special import stdtr
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m1, v1, n1 = _mean_var(np.asarray([a] * len(b), dtype=np.float64))
+        m2, v2, n2 = _mean_var(np.asarray(b, dtype=np.float64))
+        vn1, vn2 = v1 / n1, v2 / n2
+        # Welch-Satterthwaite df on numpy scalars, as scipy computes it per test: a scalar's ** 2 is C pow(),
+        # an array's is x * x, and the two differ in the last bit now and then.
+        df = np.array([(x + y) ** 2 / (x ** 2 / (n1 - 1) + y ** 2 / (n2 - 1)) for x, y in zip(vn1, vn2, strict=True)])
+        df = np.where(np.isnan(df), 1.0, df)  # both variances zero: any df will do
+        t = np.divide(m1 - m2, np.sqrt(vn1 + vn2))
+    return stdtr(df, -t).tolist()
 
 
 def p_worse(best: dict[int, float], other: dict[int, float], higher_is_better: bool) -> float:
     """One-sided p-value that ``other`` is worse than ``best`` (values keyed by seed)."""
-    from scipy import stats
+    return p_worse_many(best, [other], higher_is_better)[0]
 
-    shared = sorted(set(best) & set(other))
+
+def p_worse_many(best: dict[int, float], others: list[dict[int, float]], higher_is_better: bool) -> list[float]:
+    """``p_worse(best, other)`` for each of ``others``, the t-tests batched by sample size."""
     sign = 1.0 if higher_is_better else -1.0
-    if len(shared) >= 2 and len(shared) == len(best) == len(other):
-        diffs = [sign * (best[s] - other[s]) for s in shared]
-        if all(d == diffs[0] for d in diffs):  # no variance: the sign alone decides
-            return 0.0 if diffs[0] > 0 else 1.0
-        return float(stats.ttest_1samp(diffs, 0.0, alternative="greater").pvalue)
-    a, b = [sign * v for v in best.values()], [sign * v for v in other.values()]
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")  # cannot test: not enough seeds
-    if mean_std(a)[1] == 0 and mean_std(b)[1] == 0:
-        return 0.0 if mean_std(a)[0] > mean_std(b)[0] else 1.0
-    return float(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
+    a = [sign * v for v in best.values()]
+    p_values = [float("nan")] * len(others)  # nan: cannot test, not enough seeds
+    paired: dict[int, list[tuple[int, list[float]]]] = {}
+    welch: dict[int, list[tuple[int, list[float]]]] = {}
+    for j, other in enumerate(others):
+        shared = sorted(set(best) & set(other))
+        if len(shared) >= 2 and len(shared) == len(best) == len(other):
+            diffs = [sign * (best[s] - other[s]) for s in shared]
+            if all(d == diffs[0] for d in diffs):  # no variance: the sign alone decides
+                p_values[j] = 0.0 if diffs[0] > 0 else 1.0
+            else:
+                paired.setdefault(len(diffs), []).append((j, diffs))
+            continue
+        b = [sign * v for v in other.values()]
+        if len(a) < 2 or len(b) < 2:
+            continue
+        if mean_std(a)[1] == 0 and mean_std(b)[1] == 0:
+            p_values[j] = 0.0 if mean_std(a)[0] > mean_std(b)[0] else 1.0
+        else:
+            welch.setdefault(len(b), []).append((j, b))
+    for batch in paired.values():
+        for (j, _), p in zip(batch, _ttest_1samp_greater([diffs for _, diffs in batch]), strict=True):
+            p_values[j] = p
+    for batch in welch.values():
+        for (j, _), p in zip(batch, _welch_greater(a, [b for _, b in batch]), strict=True):
+            p_values[j] = p
+    return p_values
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -69,20 +139,33 @@ def rank_one_group(per_seed: list[dict[int, float]], higher_is_better: bool) -> 
     means = [sum(v.values()) / len(v) for v in per_seed]
     best = max(range(len(means)), key=lambda i: means[i] if higher_is_better else -means[i])
     others = [i for i in range(len(per_seed)) if i != best]
-    adjusted = holm([p_worse(per_seed[best], per_seed[i], higher_is_better) for i in others])
+    adjusted = holm(p_worse_many(per_seed[best], [per_seed[i] for i in others], higher_is_better))
     in_group = [False] * len(per_seed)
     p_of = [float("nan")] * len(per_seed)
     in_group[best] = True
-    for i, p in zip(others, adjusted):
+    for i, p in zip(others, adjusted, strict=True):
         p_of[i] = p
         in_group[i] = math.isnan(p) or p >= ALPHA  # untestable rows are not excluded on no evidence
     return best, in_group, p_of
 
 
+def rankdata(values: Sequence[float]) -> list[float]:
+    """Ranks from 1, ties sharing their average rank (``scipy.stats.rankdata``, finite values)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for i in order[start:end + 1]:
+            ranks[i] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
 def average_ranks(table: list[list[float]], higher_is_better: bool) -> list[float]:
     """Average rank of each column (loss) over rows (datasets); ties share ranks."""
-    from scipy.stats import rankdata
-
     n_losses = len(table[0])
     totals = [0.0] * n_losses
     for row in table:
@@ -94,8 +177,23 @@ def average_ranks(table: list[list[float]], higher_is_better: bool) -> list[floa
 
 def friedman_p(table: list[list[float]]) -> float:
     """Friedman test p-value that all losses (columns) rank alike over datasets (rows)."""
-    from scipy.stats import friedmanchisquare
-
     if len(table) < 2 or len(table[0]) < 3:
         return float("nan")
-    return float(friedmanchisquare(*zip(*table)).pvalue)
+    import numpy as np
+    from scipy.special import chdtrc
+
+    n, k = len(table), len(table[0])
+    ranks = [rankdata(row) for row in table]
+    # tie correction: a group of t tied losses in a dataset counts t (t^2 - 1)
+    ties = np.float64(sum(t * (t * t - 1) for r in ranks for t in _tie_sizes(r)))
+    c = 1 - ties / (k * (k * k - 1) * n)
+    ssbn = np.float64(sum(sum(r[j] for r in ranks) ** 2 for j in range(k)))
+    statistic = (12.0 / (k * n * (k + 1)) * ssbn - 3 * n * (k + 1)) / c
+    return float(chdtrc(np.float64(k - 1), statistic))
+
+
+def _tie_sizes(ranks: list[float]) -> list[int]:
+    counts: dict[float, int] = {}
+    for r in ranks:
+        counts[r] = counts.get(r, 0) + 1
+    return list(counts.values())

@@ -1,0 +1,159 @@
+"""``losszoo compare --plot FILE.png``: one PNG, one row of panels per compared
+block (a dataset, or a dataset of an experiment). Left, the validation
+learning curve of each loss, mean over seeds with a ±1 std band; right, the
+first column's mean per loss with its 95% t interval, best at the top, the
+best bar and the bars not significantly worse than it (rank 1) coloured.
+
+Drawn on matplotlib's Agg canvas directly, never through pyplot: no window,
+no display needed, and a caller's own pyplot backend is left alone.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from losszoo.compare.curves import curve_metric, row_curve
+from losszoo.compare.table import Comparison, Row, column_name, higher_is_better
+from losszoo.errors import LosszooError
+
+LOSS_KEYS = ("label", "loss.name", "loss")
+MAX_CURVES = 10  # more lines than this is a tangle; the bar chart still shows every loss
+PANEL_WIDTH_IN, PANEL_HEIGHT_IN, DPI = 16.0, 7.0, 100  # 1600 x 700 px per block
+BEST, RANK1, OTHER = "#1b7837", "#a6dba0", "#c8c8c8"  # best; rank 1 (not significantly worse); the rest
+
+
+def plot_comparison(comparison: Comparison, root: Path | str, path: Path | str, metric: str | None = None) -> Path:
+    """Write the learning curves and the bar chart of ``comparison`` to ``path`` (PNG).
+
+    ``root`` is the runs folder that holds ``<experiment>/<run_id>/metrics.jsonl``.
+    ``metric`` is the column to draw; by default the first column, or in a block
+    that lacks it (another task's metrics), the first column the block has.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if metric is not None:
+        metric = column_name(metric) if metric not in comparison.columns else metric
+    loss_keys = [k for k in comparison.group_by if k in LOSS_KEYS]
+    block_keys = [k for k in comparison.group_by if k not in LOSS_KEYS]
+    blocks = []
+    for title, rows in _blocks(comparison.rows, block_keys):
+        candidates = [metric] if metric else comparison.columns
+        column = next((c for c in candidates if any(c in r.cells for r in rows)), None)
+        if column is not None:
+            blocks.append((title, rows, column))
+    if not blocks:
+        raise LosszooError(f"nothing to plot: no run has {metric or 'a metric column'}")
+    names = {id(row): _series_name(row, loss_keys or comparison.group_by) for row in comparison.rows}
+    same_colours = _colours(sorted(set(names.values()))) if len(set(names.values())) <= 10 else None
+
+    fig = Figure(figsize=(PANEL_WIDTH_IN, PANEL_HEIGHT_IN * len(blocks)), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    panels = fig.subfigures(len(blocks), 1, squeeze=False)[:, 0]
+    for (title, rows, column), panel in zip(blocks, panels, strict=True):
+        ranked = _ranked(rows, column)
+        # one colour per loss in every block while there are few; else by rank within the block
+        colours = same_colours or _colours([names[id(r)] for r in ranked[:MAX_CURVES]])
+        if len(blocks) > 1 or block_keys:
+            panel.suptitle(title, x=0.01, ha="left", fontsize=14, fontweight="bold")
+        curve_ax, bar_ax = panel.subplots(1, 2, width_ratios=(1.35, 1))
+        _draw_curves(curve_ax, ranked, root, column, names, colours)
+        _draw_bars(bar_ax, ranked, column, names)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _blocks(rows: list[Row], keys: list[str]) -> list[tuple[str, list[Row]]]:
+    """Rows compared with each other (same dataset, experiment...), in order of first appearance."""
+    blocks: dict[tuple, list[Row]] = {}
+    for row in rows:
+        blocks.setdefault(tuple(str(row.group.get(k)) for k in keys), []).append(row)
+    return [(", ".join(f"{k} {v}" for k, v in zip(keys, key, strict=True)) or "all runs", block)
+            for key, block in blocks.items()]
+
+
+def _series_name(row: Row, keys: list[str]) -> str:
+    return ", ".join(str(row.group.get(k)) for k in keys) or "runs"
+
+
+def _colours(names: list[str]) -> dict[str, tuple]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+
+
+def _ranked(rows: list[Row], column: str) -> list[Row]:
+    """Best first by ``column``'s mean; rows without the column last, in table order."""
+    sign = -1.0 if higher_is_better(column) else 1.0
+    return sorted(rows, key=lambda r: sign * r.cells[column].mean if column in r.cells else math.inf)
+
+
+def _draw_curves(ax, rows: list[Row], root, column: str, names: dict, colours: dict) -> None:
+    name = curve_metric(column)
+    label = name if name in ("train_loss", "lr") else f"val {name}"
+    shown = rows[:MAX_CURVES]
+    drawn = 0
+    for rank, row in enumerate(shown):
+        curve = row_curve(row, root, column)
+        if not len(curve):
+            continue
+        colour = colours[names[id(row)]]
+        best = rank == 0 and column in row.cells
+        low = [m - s for m, s in zip(curve.mean, curve.std, strict=True)]
+        high = [m + s for m, s in zip(curve.mean, curve.std, strict=True)]
+        ax.fill_between(curve.epochs, low, high, color=colour, alpha=0.15, linewidth=0)
+        ax.plot(curve.epochs, curve.mean, color=colour, linewidth=2.8 if best else 1.6, zorder=3 if best else 2,
+                marker="o" if len(curve) == 1 else None, label=names[id(row)] + (" (best)" if best else ""))
+        drawn += 1
+    more = f"; the best {len(shown)} of {len(rows)} losses" if len(rows) > len(shown) else ""
+    ax.set_title(f"{label} per epoch, mean ± std over seeds{more}", loc="left", fontsize=12)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(label)
+    ax.grid(True, alpha=0.3)
+    if drawn:
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.1), ncol=min(3, drawn), frameon=False, fontsize=10)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    else:
+        ax.text(0.5, 0.5, f"no {label} in the runs' metrics.jsonl", transform=ax.transAxes, ha="center",
+                va="center", color="grey")
+
+
+def _draw_bars(ax, rows: list[Row], column: str, names: dict) -> None:
+    from matplotlib.patches import Patch
+
+    filled = [r for r in rows if column in r.cells]
+    direction = "higher is better" if higher_is_better(column) else "lower is better"
+    ax.set_title(f"{column} ({direction}), best at the top", loc="left", fontsize=12)
+    cells = [r.cells[column] for r in filled]
+    ci = [0.0 if math.isnan(c.ci) else c.ci for c in cells]
+    low = min(c.mean - h for c, h in zip(cells, ci, strict=True))
+    high = max(c.mean + h for c, h in zip(cells, ci, strict=True))
+    pad = 0.08 * (high - low) or 0.05 * abs(high) or 0.05
+    # Bars start near the axis edge, not at 0, so that small differences stay visible; the
+    # shortest still has room for its value.
+    left = low - 3.5 * pad
+    positions = list(range(len(filled)))[::-1]  # best at the top
+    colours = [BEST if c.best else RANK1 if c.rank1 else OTHER for c in cells]
+    ax.barh(positions, [c.mean - left for c in cells], left=left, color=colours, height=0.7, edgecolor="none")
+    ax.errorbar([c.mean for c in cells], positions, xerr=ci, fmt="none", ecolor="black", elinewidth=1.2, capsize=3)
+    size = max(6, min(10, 400 // len(filled)))
+    for y, cell, colour in zip(positions, cells, colours, strict=True):
+        ax.text(left + 0.3 * pad, y, f"{cell.mean:.4f}", va="center", ha="left", fontsize=size,
+                color="white" if colour == BEST else "black")
+    ax.set_yticks(positions, [f"{names[id(r)]}  (n={c.n})" for r, c in zip(filled, cells, strict=True)], fontsize=size)
+    for label, cell in zip(ax.get_yticklabels(), cells, strict=True):
+        if cell.best:
+            label.set_fontweight("bold")
+    ax.set_xlim(left, high + pad)
+    extra = max(0, 5 - len(filled)) / 2  # a lone bar stays bar-sized
+    ax.set_ylim(-0.6 - extra, len(filled) - 0.4 + extra)
+    ax.set_xlabel(f"{column}: mean over seeds, 95% t interval")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(handles=[Patch(color=BEST, label="best"), Patch(color=RANK1, label="not significantly worse"),
+                       Patch(color=OTHER, label="significantly worse")],
+              loc="upper left", bbox_to_anchor=(0.0, -0.1), ncol=3, frameon=False, fontsize=10)
