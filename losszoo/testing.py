@@ -246,7 +246,9 @@ def check_bounds(entry: Entry) -> str:
                 create_loss(entry.name, **{param.name: value}, **context())
             except InvalidParameterError as error:
                 if param.name not in str(error):
-                    raise AssertionError(f"{param.name}={value!r}: the error does not name the parameter: {error}")
+                    raise AssertionError(
+                        f"{param.name}={value!r}: the error does not name the parameter: {error}"
+                    ) from None
                 tried += 1
                 continue
             raise AssertionError(f"{param.name}={value!r} was accepted (bounds: {param.bounds() or 'none'})")

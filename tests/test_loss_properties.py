@@ -4,8 +4,8 @@ added to the catalogue is tested here the day it lands."""
 import pytest
 
 from losszoo import list_losses
-from losszoo.testing import CHECKS
 from losszoo.registry import LOSSES
+from losszoo.testing import CHECKS
 
 
 @pytest.mark.parametrize("check", list(CHECKS))

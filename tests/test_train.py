@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import losszoo.train.trainer as trainer
 from losszoo.cli.main import app
 from losszoo.recipe.load import load_recipe
-from losszoo.train.runner import run_dir_of, run_one, train_recipe
+from losszoo.train.grid import train_grid
+from losszoo.train.runner import run_dir_of, run_one
 from losszoo.train.store import read_result, write_atomic, write_json
 
 RESULT_KEYS = {
@@ -46,7 +47,7 @@ def write_recipe(folder: Path, recipe: dict, name: str = "recipe.yaml") -> Path:
 
 
 def train(recipe: dict, root: Path, force: bool = False) -> list[dict]:
-    return train_recipe(load_recipe(recipe), root, force=force)
+    return train_grid(load_recipe(recipe), root, force=force)
 
 
 def folder_of(root: Path, result: dict) -> Path:

@@ -33,8 +33,8 @@ SYNTHETIC = (
 _SKLEARN = "scikit-learn's bundled copy of the UCI data"
 
 ENTRIES = [
-    dataset("digits", f"{_IMPL}:digits", family="sklearn", task="classification", params=CLASSIFICATION, extra={"images": True},
-            summary="1,797 8x8 grey images of handwritten digits, 10 classes", paper=_SKLEARN),
+    dataset("digits", f"{_IMPL}:digits", family="sklearn", task="classification", params=CLASSIFICATION,
+            extra={"images": True}, summary="1,797 8x8 grey images of handwritten digits, 10 classes", paper=_SKLEARN),
     dataset("iris", f"{_IMPL}:iris", family="sklearn", task="classification", params=CLASSIFICATION,
             summary="150 flowers, 4 features, 3 classes", paper="Fisher 1936; " + _SKLEARN),
     dataset("wine", f"{_IMPL}:wine", family="sklearn", task="classification", params=CLASSIFICATION,

@@ -10,7 +10,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from losszoo.cli import check, compare, listing, show, train
+from losszoo.cli import check, compare, landscape, listing, show, train
 from losszoo.cli.console import err_console
 from losszoo.errors import LosszooError, RecipeError
 
@@ -69,6 +69,7 @@ app.command("compare")(compare.compare)
 app.command("list")(listing.list_command)
 app.command("show")(show.show)
 app.command("check")(check.check)
+app.command("landscape")(landscape.landscape)
 
 
 def main() -> None:

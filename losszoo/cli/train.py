@@ -52,7 +52,8 @@ class RichReporter:
     def epoch(self, run: RunSpec, epoch: int, epochs: int, train_loss: float, metric: str,
               value: float | None) -> None:
         shown = "-" if value is None else f"{value:.4f}"
-        self.progress.update(self.tasks[run.run_id], completed=epoch, info=f"loss {train_loss:.4f}  val {metric} {shown}")
+        info = f"loss {train_loss:.4f}  val {metric} {shown}"
+        self.progress.update(self.tasks[run.run_id], completed=epoch, info=info)
 
     def finish(self, run: RunSpec, result: dict[str, Any], skipped: bool) -> None:
         if skipped:

@@ -235,7 +235,7 @@ def _friedman_notes(rows: list[Row], column: str, group_by: list[str]) -> list[s
         return []
     table = [[by_dataset[d][loss] for loss in losses] for d in sorted(by_dataset)]
     ranks = stats.average_ranks(table, higher_is_better(column))
-    ranked = ", ".join(f"{loss} {rank:.2f}" for rank, loss in sorted(zip(ranks, losses)))
+    ranked = ", ".join(f"{loss} {rank:.2f}" for rank, loss in sorted(zip(ranks, losses, strict=True)))
     notes = [f"average rank over {len(table)} datasets by {column}: {ranked}"]
     p = stats.friedman_p(table)
     if math.isnan(p):

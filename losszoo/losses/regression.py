@@ -187,7 +187,8 @@ def poisson_nll_loss(
     input, target = _pair(input, target)
     if log_input:
         cap = 0.5 * math.log(torch.finfo(input.dtype).max)
-        if not full and (input.numel() == 0 or float(input.detach().max()) <= cap):  # torch's fused path when nothing overflows
+        # torch's fused path when nothing overflows
+        if not full and (input.numel() == 0 or float(input.detach().max()) <= cap):
             return F.poisson_nll_loss(input, target, log_input=True, full=False, eps=eps, reduction=reduction)
         rate = torch.where(input <= cap, input.clamp_max(cap).exp(), math.exp(cap) * (1.0 + (input - cap)))
         values = rate - target * input

@@ -324,7 +324,8 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
 
     experiment = data.get("experiment", Path(source).stem if source != "<recipe>" else "experiment")
     if not isinstance(experiment, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", experiment):
-        problems.add(("experiment",), f"must be a name of letters, digits, '.', '_' or '-', got {yaml_repr(experiment)}")
+        problems.add(("experiment",),
+                     f"must be a name of letters, digits, '.', '_' or '-', got {yaml_repr(experiment)}")
 
     datasets = [(p, _named(v, p, DATASETS, problems)) for p, v in _one_or_many(data, "dataset", "datasets", problems)]
     losses = [(p, _named(v, p, LOSSES, problems)) for p, v in _one_or_many(data, "loss", "losses", problems)]

@@ -63,7 +63,7 @@ import yaml
 from losszoo.errors import RunError
 from losszoo.recipe.load import Recipe, RunSpec
 from losszoo.train.claims import Claim, claim_holder, try_claim
-from losszoo.train.runner import Reporter, _result, run_dir_of, run_one
+from losszoo.train.runner import Reporter, make_result, run_dir_of, run_one
 from losszoo.train.store import is_completed, read_result, write_atomic, write_json
 
 #: Returned (never stored) for a run that another live process is training.
@@ -158,7 +158,7 @@ class _Grid:
                 self.held[run.run_id] = _signature(folder)
                 return False
             holder = claim_holder(folder)
-            self._record(run, _result(run, CLAIMED, f"being trained by {holder}; run the command again "
+            self._record(run, make_result(run, CLAIMED, f"being trained by {holder}; run the command again "
                                                     "later to pick up its result"), start=True)
             return True
         # Another process may have recorded it between our look and our claim.
@@ -227,7 +227,7 @@ class _Grid:
                 folder = run_dir_of(self.root, flight.run)
                 result = read_result(folder)
                 if result is None or _signature(folder) == flight.before:  # nothing recorded since it launched
-                    result = _result(flight.run, "interrupted", reason)
+                    result = make_result(flight.run, "interrupted", reason)
                     write_json(folder / "result.json", result)
                 with contextlib.suppress(Exception):  # a broken view must not keep a claim
                     if not flight.started:
@@ -401,7 +401,7 @@ class _Processes(_Backend):
             run = worker.run
             if run is not None:
                 folder = run_dir_of(self.root, run)
-                result = _result(run, "failed", f"its worker process died (exit code {worker.process.exitcode})")
+                result = make_result(run, "failed", f"its worker process died (exit code {worker.process.exitcode})")
                 write_json(folder / "result.json", result)
                 emit("finish", run.run_id, result, None)
 
@@ -489,7 +489,7 @@ def _worker_main(index: int, tasks: Any, events: Any, root: Path, threads: int,
         except KeyboardInterrupt:
             result = read_result(folder)
             if result is None or _signature(folder) == before:
-                result = _result(run, "interrupted", "interrupted by the user")
+                result = make_result(run, "interrupted", "interrupted by the user")
                 write_json(folder / "result.json", result)
             emit("finish", run.run_id, result, None)
             return
@@ -554,7 +554,7 @@ class _Dask(_Backend):
         try:
             return future.result()
         except Exception as error:  # the task itself broke: a plugin missing on the worker, a lost worker
-            return _result(run, "failed", f"on the Dask cluster: {type(error).__name__}: {error}"), {}
+            return make_result(run, "failed", f"on the Dask cluster: {type(error).__name__}: {error}"), {}
 
     def stop(self, emit: Emit) -> None:
         finished = [(run, f) for run, f in self.futures.values() if f.done()]

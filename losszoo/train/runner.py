@@ -1,8 +1,8 @@
-"""Run the runs of a recipe: skip those already completed with the same
-config, train the rest, record every outcome in its run folder.
+"""One run of a grid: train it into its folder and record the outcome.
 
 A run that fails or diverges is a result and the grid goes on; Ctrl-C records
-the run in flight as `interrupted` and stops.
+the run in flight as `interrupted`. Which runs to train, and where, is
+``losszoo.train.grid``'s business.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import yaml
 
 from losszoo.errors import LosszooError
-from losszoo.recipe.load import Recipe, RunSpec
-from losszoo.train.store import is_completed, read_result, write_atomic, write_json
+from losszoo.recipe.load import RunSpec
+from losszoo.train.store import write_atomic, write_json
 
 
 class Reporter(Protocol):
@@ -42,7 +42,7 @@ def run_dir_of(root: Path, run: RunSpec) -> Path:
     return root / run.experiment / run.run_id
 
 
-def _result(run: RunSpec, status: str, error: str | None, outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_result(run: RunSpec, status: str, error: str | None, outcome: dict[str, Any] | None = None) -> dict[str, Any]:
     config = run.config
     outcome = outcome or {}
     return {
@@ -83,36 +83,15 @@ def run_one(run: RunSpec, root: Path, reporter: Reporter | None = None) -> dict[
 
     try:
         outcome = train_run(run.config, folder, on_epoch)
-        result = _result(run, outcome.pop("status"), outcome.pop("error"), outcome)
+        result = make_result(run, outcome.pop("status"), outcome.pop("error"), outcome)
     except KeyboardInterrupt:
-        write_json(folder / "result.json", _result(run, "interrupted", "interrupted by the user"))
+        write_json(folder / "result.json", make_result(run, "interrupted", "interrupted by the user"))
         raise
     except LosszooError as error:
-        result = _result(run, "failed", str(error))
+        result = make_result(run, "failed", str(error))
     except Exception as error:  # one broken run must not stop the grid
         where = traceback.extract_tb(error.__traceback__)[-1]
-        result = _result(run, "failed", f"{type(error).__name__}: {error} (at {Path(where.filename).name}:"
+        result = make_result(run, "failed", f"{type(error).__name__}: {error} (at {Path(where.filename).name}:"
                                         f"{where.lineno})")
     write_json(folder / "result.json", result)
     return result
-
-
-def train_recipe(recipe: Recipe, root: Path, force: bool = False,
-                 reporter: Reporter | None = None) -> list[dict[str, Any]]:
-    """Train every run of ``recipe`` under ``root``; completed runs are reused unless ``force``."""
-    results = []
-    for run in recipe.runs:
-        folder = run_dir_of(root, run)
-        if not force and is_completed(folder, run.run_id):
-            result = read_result(folder)
-            if reporter is not None:
-                reporter.finish(run, result, skipped=True)
-            results.append(result)
-            continue
-        if reporter is not None:
-            reporter.start(run, run.config["train"]["epochs"])
-        result = run_one(run, root, reporter)
-        if reporter is not None:
-            reporter.finish(run, result, skipped=False)
-        results.append(result)
-    return results
