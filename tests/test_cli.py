@@ -341,7 +341,7 @@ def test_compare_table_shows_mean_std_n_and_best(compared):
     assert f"{fmean:.4f} ± {fstd:.4f}" in outcome.output
     assert f"{fmean:.4f} ± {fstd:.4f} *" not in outcome.output
     ce_line = next(line for line in outcome.output.splitlines() if "cross_entropy" in line)
-    assert re.search(r"│\s*3\s*│\s*$", ce_line), ce_line  # n
+    assert re.search(r"│\s*3\s*│[^│]*│\s*$", ce_line), ce_line  # n, then the val-curve sparkline
     assert "test.accuracy" in outcome.output and "test.nll" in outcome.output
     # nll: lower is better, so focal's is not the best even though larger.
     nll_mean, nll_std = _cell_mean_std([0.30, 0.31, 0.32])

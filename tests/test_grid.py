@@ -124,12 +124,14 @@ def test_losses(tmp_path, monkeypatch):
         LOSSES.remove(name)
 
 
-def test_a_worker_that_dies_fails_its_run_only_and_workers_split_the_cores(tmp_path, test_losses, monkeypatch):
-    cores = len(os.sched_getaffinity(0))
-    expected = max(1, cores // 2)
-    monkeypatch.setenv("OMP_NUM_THREADS", str(expected + 1))  # what a worker would get if nobody divided
-    recipe = tiny(losses=["grid_test_process_killer", "grid_test_thread_counter"], seeds=[0],
-                  plugins=[str(test_losses)])
+def test_a_worker_that_dies_fails_its_run_only_and_runs_get_their_threads(tmp_path, test_losses, monkeypatch):
+    expected = 3  # train.threads, whatever the worker started with
+    monkeypatch.setenv("OMP_NUM_THREADS", str(expected + 1))
+    recipe = load_recipe({
+        "experiment": "grid", "dataset": "moons", "model": {"name": "mlp", "hidden": [16]}, "seeds": [0],
+        "losses": ["grid_test_process_killer", "grid_test_thread_counter"], "plugins": [str(test_losses)],
+        "train": {"epochs": 3, "threads": expected},
+    })
     results = train_grid(recipe, tmp_path / "runs", jobs=2)
 
     killed, counted = results

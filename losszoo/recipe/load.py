@@ -30,7 +30,7 @@ TOP_KEYS = (
     "train", "metrics", "select_by", "plugins",
 )
 #: Keys the run hash ignores: where a run trains does not change what it is.
-UNHASHED_TRAIN_KEYS = ("device",)
+UNHASHED_TRAIN_KEYS = ("device", "threads")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class Train(BaseModel):
     grad_clip: Annotated[float, Field(gt=0)] | None = None  # max gradient norm
     patience: Annotated[int, Field(ge=1)] | None = None  # early stopping: epochs without a better val score
     device: str = "auto"
+    threads: Annotated[int, Field(ge=1)] = 1  # torch CPU threads per run: one is fastest for small models
     m_per_class: Annotated[int, Field(ge=2)] = 4  # samples of one class per batch, for pair and triplet losses
 
     @field_validator("device")

@@ -25,8 +25,9 @@ the KeyboardInterrupt goes on to the caller. Running the command again trains
 only what is missing and retries the failed, diverged and interrupted runs.
 
 ``jobs > 1`` uses the spawn start method (a fresh interpreter per worker, safe
-with torch threads and CUDA) and gives each worker ``cores // jobs`` torch
-threads, so the workers do not fight over the cores. As always with spawn, a
+with torch threads and CUDA); each run trains on ``train.threads`` torch
+threads (1 unless the recipe says otherwise), so ``--jobs`` up to the number
+of cores keeps the workers from fighting over them. As always with spawn, a
 script that calls ``train_grid(jobs=...)`` must do so under
 ``if __name__ == "__main__":``.
 
@@ -349,7 +350,7 @@ class _Processes(_Backend):
         self.slots = jobs
         self.root = root.absolute()
         self.plugins = (list(recipe.plugins), str(recipe.base_dir))
-        self.threads = max(1, _usable_cores() // jobs)
+        self.threads = max(1, _usable_cores() // jobs)  # for imports and set-up; a run uses train.threads
         # Workers follow this process: where it ignores SIGINT (a background job of a script), they do too.
         self.interruptible = signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None)
         self.context = multiprocessing.get_context("spawn")

@@ -171,7 +171,20 @@ def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = 
     Returns ``{"status", "metrics", "best_epoch", "epochs_run", "train_seconds",
     "samples_per_second", "n_parameters", "error"}``. Raises KeyboardInterrupt
     through (the caller records the run as interrupted).
+
+    Torch uses ``train.threads`` CPU threads during the run (1 by default):
+    the small models of a loss comparison run fastest on one thread, and a run
+    then gives the same numbers whether it trains alone or beside others.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config["train"].get("threads", 1))
+    try:
+        return _train(config, run_dir, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> dict[str, Any]:
     train_cfg = config["train"]
     generator = seed_everything(config["seed"])
     device = resolve_device(train_cfg["device"])
