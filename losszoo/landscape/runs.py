@@ -23,14 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from losszoo.data.splits import Data, Split, load_data
+from losszoo.data.splits import Data, Split
 from losszoo.errors import LosszooError
-from losszoo.factory import create_loss
 from losszoo.landscape.surface import Surface
 from losszoo.recipe.load import UNHASHED_TRAIN_KEYS
-from losszoo.registry import LOSSES, MODELS
+from losszoo.registry import LOSSES
 from losszoo.train.store import read_result
-from losszoo.train.trainer import head_size, resolve_device
+from losszoo.train.trainer import build, load_run_data, resolve_device
 
 PROBE_SEED = 0
 
@@ -146,27 +145,6 @@ class Run:
         return Surface([p for p in self.model.parameters() if p.requires_grad], self.forward_on(*self.probe))
 
 
-def build(config: dict[str, Any], data: Data, device: torch.device) -> tuple[nn.Module, nn.Module, str]:
-    """The run's model and loss, untrained, exactly as the trainer builds them."""
-    loss_entry = LOSSES.get(config["loss"]["name"])
-    model_params = {k: v for k, v in config["model"].items() if k != "name"}
-    embedding_dim = model_params.get("embedding_dim", 64)
-    model = MODELS.get(config["model"]["name"]).load()(
-        in_features=data.in_features,
-        image_shape=data.image_shape,
-        out_dim=head_size(loss_entry.input, data, embedding_dim),
-        **model_params,
-    ).to(device)
-    loss = create_loss(
-        loss_entry.name,
-        **{k: v for k, v in config["loss"].items() if k != "name"},
-        num_classes=data.num_classes,
-        embedding_dim=embedding_dim,
-        class_counts=data.class_counts,
-    ).to(device)
-    return model, loss, loss_entry.input
-
-
 def load_run(folder: Path, probe: int = 1024, device: str | torch.device = "auto") -> Run:
     """Rebuild the finished run in ``folder`` with its weights, and pick its probe batch."""
     result = finished_result(folder)
@@ -176,9 +154,9 @@ def load_run(folder: Path, probe: int = 1024, device: str | torch.device = "auto
         config = checkpoint["config"]
     except Exception as error:  # a truncated or foreign file
         raise LosszooError(f"cannot read {folder / 'checkpoint.pt'}: {error}") from None
-    params = {k: v for k, v in config["dataset"].items() if k != "name"}
-    data = load_data(config["dataset"]["name"], params, config["seed"])
-    model, loss, loss_input = build(config, data, device)
+    data = load_run_data(config)
+    model, loss = build(config, data, device)
+    loss_input = LOSSES.get(config["loss"]["name"]).input
     model.load_state_dict(checkpoint["model"])
     loss.load_state_dict(checkpoint["loss"])
     model.eval()

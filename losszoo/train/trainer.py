@@ -184,28 +184,40 @@ def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = 
         torch.set_num_threads(threads)
 
 
-def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> dict[str, Any]:
-    train_cfg = config["train"]
-    generator = seed_everything(config["seed"])
-    device = resolve_device(train_cfg["device"])
-    dataset_params = {k: v for k, v in config["dataset"].items() if k != "name"}
-    data = load_data(config["dataset"]["name"], dataset_params, config["seed"])
+def load_run_data(config: dict[str, Any]) -> Data:
+    """The run's dataset, split by its seed."""
+    params = {k: v for k, v in config["dataset"].items() if k != "name"}
+    return load_data(config["dataset"]["name"], params, config["seed"])
 
+
+def build(config: dict[str, Any], data: Data, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """The run's model, its head sized for the loss, and the loss with the data's context."""
     loss_entry = LOSSES.get(config["loss"]["name"])
     model_params = {k: v for k, v in config["model"].items() if k != "name"}
+    embedding_dim = model_params.get("embedding_dim", 64)
     model = MODELS.get(config["model"]["name"]).load()(
         in_features=data.in_features,
         image_shape=data.image_shape,
-        out_dim=head_size(loss_entry.input, data, model_params.get("embedding_dim", 64)),
+        out_dim=head_size(loss_entry.input, data, embedding_dim),
         **model_params,
     ).to(device)
     loss = create_loss(
         loss_entry.name,
         **{k: v for k, v in config["loss"].items() if k != "name"},
         num_classes=data.num_classes,
-        embedding_dim=model_params.get("embedding_dim", 64),
+        embedding_dim=embedding_dim,
         class_counts=data.class_counts,
     ).to(device)
+    return model, loss
+
+
+def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> dict[str, Any]:
+    train_cfg = config["train"]
+    generator = seed_everything(config["seed"])
+    device = resolve_device(train_cfg["device"])
+    data = load_run_data(config)
+    loss_entry = LOSSES.get(config["loss"]["name"])
+    model, loss = build(config, data, device)
 
     params = [p for p in list(model.parameters()) + list(loss.parameters()) if p.requires_grad]
     optimizer = make_optimizer(params, train_cfg["optimizer"])
