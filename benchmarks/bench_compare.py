@@ -35,7 +35,7 @@ METRICS = {"accuracy": 0.9, "macro_f1": 0.88, "nll": 0.35, "ece": 0.05}
 
 
 def synthetic_result(loss: int, dataset: int, seed: int, rng: random.Random) -> dict:
-    """One result.json, shaped like losszoo.train.runner._result writes it."""
+    """One result.json, shaped like losszoo.training.runner._result writes it."""
     skill = 0.02 * ((loss * 7) % 11) / 10  # some losses better than others, the same on every dataset
     metrics = {split: {name: base + (skill if name in ("accuracy", "macro_f1") else -skill) + rng.gauss(0, 0.01)
                        for name, base in METRICS.items()} for split in ("val", "test")}
@@ -129,8 +129,8 @@ def main() -> None:
         print(f"best of {args.repeat}; goal {GOAL_SECONDS:g} s wall; {os.cpu_count()} CPUs, load average "
               f"{os.getloadavg()[0]:.1f} (CPU time is the steadier number on a busy machine)")
 
-        from losszoo.compare.table import compare_results
-        from losszoo.train.store import iter_results
+        from losszoo.comparison.table import compare_results
+        from losszoo.training.store import iter_results
 
         timings = {
             "losszoo --help (start-up only)": cli_time(["--help"], root, args.repeat),

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from losszoo.recipe.load import load_recipe
-from losszoo.train.grid import train_grid
+from losszoo.training.grid import train_grid
 
 
 def recipe(epochs: int, hidden: list[int]):

@@ -22,7 +22,7 @@ from torch import nn
 from losszoo.data.splits import load_data
 from losszoo.recipe.load import load_recipe
 from losszoo.registry import DATASETS
-from losszoo.train.trainer import train_run
+from losszoo.training.trainer import train_run
 
 EPOCHS, BATCH, HIDDEN, LR, WD = 30, 64, [256, 256], 1e-3, 1e-4
 

@@ -25,8 +25,8 @@ def train(
 ) -> list[dict[str, Any]]:
     """Train a recipe (a YAML path or a dict) like ``losszoo train``; returns one result per run."""
     from losszoo.recipe.load import load_recipe
-    from losszoo.train.grid import train_grid
-    from losszoo.train.store import runs_dir as resolve_runs_dir
+    from losszoo.training.grid import train_grid
+    from losszoo.training.store import runs_dir as resolve_runs_dir
 
     spec = load_recipe(recipe, list(overrides))
     return train_grid(spec, resolve_runs_dir(runs_dir), force=force, jobs=jobs, address=address)
@@ -41,9 +41,9 @@ def compare(
     filters: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The comparison table as records (one per group and metric), like ``compare --format json``."""
-    from losszoo.compare.table import compare_results
-    from losszoo.train.store import iter_results
-    from losszoo.train.store import runs_dir as resolve_runs_dir
+    from losszoo.comparison.table import compare_results
+    from losszoo.training.store import iter_results
+    from losszoo.training.store import runs_dir as resolve_runs_dir
 
     if isinstance(experiments, str):
         experiments = [experiments]

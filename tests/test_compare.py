@@ -10,8 +10,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from losszoo import LosszooError
-from losszoo.compare import stats
-from losszoo.compare.table import compare_results, lookup
+from losszoo.comparison import stats
+from losszoo.comparison.table import compare_results, lookup
 
 
 def result(label: str, seed: int, value: float, dataset: str = "iris", metric: str = "accuracy",

@@ -1,4 +1,4 @@
-"""losszoo.compare.stats writes out scipy.stats' tests for speed: its values must
+"""losszoo.comparison.stats writes out scipy.stats' tests for speed: its values must
 equal scipy.stats' own, bit for bit, on every kind of input the table gives it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import random
 import pytest
 from scipy import stats as scipy_stats
 
-from losszoo.compare import stats
+from losszoo.comparison import stats
 
 # scipy warns of precision loss on nearly identical seeds; the reference may, ours is silent
 pytestmark = pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")

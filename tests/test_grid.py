@@ -22,10 +22,10 @@ import torch
 from losszoo.errors import RunError
 from losszoo.recipe.load import load_recipe
 from losszoo.registry import LOSSES
-from losszoo.train.claims import CLAIM_FILE, claim_holder, try_claim
-from losszoo.train.grid import CLAIMED, STOP_GRACE, train_grid
-from losszoo.train.runner import run_dir_of
-from losszoo.train.store import read_result
+from losszoo.training.claims import CLAIM_FILE, claim_holder, try_claim
+from losszoo.training.grid import CLAIMED, STOP_GRACE, train_grid
+from losszoo.training.runner import run_dir_of
+from losszoo.training.store import read_result
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -175,7 +175,7 @@ CTRL_C_SCRIPT = """
     import sys
     from pathlib import Path
     from losszoo.recipe.load import load_recipe
-    from losszoo.train.grid import train_grid
+    from losszoo.training.grid import train_grid
 
     class Printer:
         def start(self, run, epochs): print("start", run.run_id, flush=True)
@@ -247,7 +247,7 @@ def test_the_claim_of_a_killed_process_is_free(tmp_path):
     holder = run_python("""
         import sys, time
         from pathlib import Path
-        from losszoo.train.claims import try_claim
+        from losszoo.training.claims import try_claim
         claim = try_claim(Path(sys.argv[1]))
         print("held" if claim else "refused", flush=True)
         time.sleep(120)
@@ -284,7 +284,7 @@ TWO_PROCESSES_SCRIPT = """
     import json, sys, time
     from pathlib import Path
     from losszoo.recipe.load import load_recipe
-    from losszoo.train.grid import train_grid
+    from losszoo.training.grid import train_grid
 
     class Recorder:
         def __init__(self): self.trained, self.skipped = [], []

@@ -272,7 +272,7 @@ RECIPE = {
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from losszoo.api import train  # (the name losszoo.train is also the package losszoo/train/)
+    from losszoo import train
 
     root = tmp_path_factory.mktemp("runs")
     results = train(RECIPE, runs_dir=root)

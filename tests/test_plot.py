@@ -15,7 +15,7 @@ import struct
 
 import pytest
 
-from losszoo.compare.curves import (
+from losszoo.comparison.curves import (
     BLOCKS,
     average_curves,
     curve_metric,
@@ -24,10 +24,10 @@ from losszoo.compare.curves import (
     row_sparkline,
     sparkline,
 )
-from losszoo.compare.plot import plot_comparison
-from losszoo.compare.table import compare_results
+from losszoo.comparison.plot import plot_comparison
+from losszoo.comparison.table import compare_results
 from losszoo.errors import LosszooError
-from losszoo.train.store import iter_results
+from losszoo.training.store import iter_results
 
 NAN = float("nan")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

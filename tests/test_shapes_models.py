@@ -15,7 +15,7 @@ from losszoo.data.splits import load_data
 from losszoo.factory import create_loss
 from losszoo.models.resnet import BasicBlock
 from losszoo.registry import DATASETS, MODELS
-from losszoo.train.trainer import compute_metrics, evaluate
+from losszoo.training.trainer import compute_metrics, evaluate
 
 BACKGROUND, CIRCLE, SQUARE, TRIANGLE, LINE = range(5)
 

@@ -11,12 +11,12 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-import losszoo.train.trainer as trainer
+import losszoo.training.trainer as trainer
 from losszoo.cli.main import app
 from losszoo.recipe.load import load_recipe
-from losszoo.train.grid import train_grid
-from losszoo.train.runner import run_dir_of, run_one
-from losszoo.train.store import read_result, write_atomic, write_json
+from losszoo.training.grid import train_grid
+from losszoo.training.runner import run_dir_of, run_one
+from losszoo.training.store import read_result, write_atomic, write_json
 
 RESULT_KEYS = {
     "run_id", "experiment", "status", "dataset", "model", "loss", "label", "seed", "config_hash", "metrics",

@@ -12,9 +12,9 @@ import typer
 from rich.table import Table
 
 from losszoo.cli.console import console, err_console
-from losszoo.compare.table import Comparison, compare_results
+from losszoo.comparison.table import Comparison, compare_results
 from losszoo.errors import LosszooError
-from losszoo.train.store import iter_results, runs_dir
+from losszoo.training.store import iter_results, runs_dir
 
 FORMATS = ("table", "csv", "json", "md")
 
@@ -48,7 +48,7 @@ def render_table(comparison: Comparison, with_ci: bool = False, title: str = "",
     table.add_column("n", justify="right", no_wrap=True)
     curves = root is not None and comparison.columns and len(comparison.rows) <= SPARKLINE_MAX_ROWS
     if curves:
-        from losszoo.compare.curves import curve_metric, row_sparkline
+        from losszoo.comparison.curves import curve_metric, row_sparkline
 
         table.add_column(f"val {curve_metric(comparison.columns[0])} / epoch", no_wrap=True)
     for row in comparison.rows:
@@ -155,7 +155,7 @@ def compare(
     else:
         typer.echo(output, nl=False)
     if plot is not None:
-        from losszoo.compare.plot import plot_comparison
+        from losszoo.comparison.plot import plot_comparison
 
         plot_comparison(comparison, root, plot)
         err_console.print(f"wrote {plot}", style="dim")

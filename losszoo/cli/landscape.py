@@ -19,7 +19,7 @@ from rich.table import Table
 
 from losszoo.cli.console import console
 from losszoo.errors import LosszooError
-from losszoo.train.store import runs_dir
+from losszoo.training.store import runs_dir
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 25
@@ -165,7 +165,7 @@ def landscape(
     if pair_folders:
         from losszoo.landscape.between import interpolate
         from losszoo.landscape.plots import plot_between
-        from losszoo.train.store import write_json
+        from losszoo.training.store import write_json
 
         a, b = load(pair_folders[0]), load(pair_folders[1])
         with console.status(f"the line {a.run_id} -> {b.run_id}") as status:

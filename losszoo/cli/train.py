@@ -11,7 +11,7 @@ from rich.table import Table
 
 from losszoo.cli.console import console
 from losszoo.errors import RunError
-from losszoo.train.store import is_completed, runs_dir
+from losszoo.training.store import is_completed, runs_dir
 
 if TYPE_CHECKING:
     from losszoo.recipe.load import RunSpec
@@ -98,7 +98,7 @@ def train(
         console.print(f"experiment {spec.experiment!r} in {root / spec.experiment}", style="dim")
         return
 
-    from losszoo.train.grid import train_grid
+    from losszoo.training.grid import train_grid
 
     with RichReporter(len(spec.runs)) as reporter:
         results = train_grid(spec, root, force=force, jobs=jobs, address=address, reporter=reporter)

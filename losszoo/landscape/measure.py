@@ -36,7 +36,7 @@ from losszoo.landscape.flatness import flatness_radius, sam_sharpness
 from losszoo.landscape.hessian import extreme_eigenvalues, hessian_products, hutchinson_trace
 from losszoo.landscape.runs import PROBE_SEED, Run
 from losszoo.landscape.surface import Surface, plane, profile
-from losszoo.train.store import read_result, write_json
+from losszoo.training.store import read_result, write_json
 
 #: Seeds of the random draws, apart so that changing one size never changes another draw.
 DIRECTION_SEED, EIGEN_SEED, TRACE_SEED = 0, 1, 2

@@ -28,8 +28,8 @@ from losszoo.errors import LosszooError
 from losszoo.landscape.surface import Surface
 from losszoo.recipe.load import UNHASHED_TRAIN_KEYS
 from losszoo.registry import LOSSES
-from losszoo.train.store import read_result
-from losszoo.train.trainer import build, load_run_data, resolve_device
+from losszoo.training.store import read_result
+from losszoo.training.trainer import build, load_run_data, resolve_device
 
 PROBE_SEED = 0
 

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from losszoo.compare import stats
+from losszoo.comparison import stats
 from losszoo.errors import LosszooError
 from losszoo.registry import METRICS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from losszoo.train.store import write_atomic
+from losszoo.training.store import write_atomic
 
 
 def plot_embeddings(embeddings: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor | None, path: Path,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from losszoo.compare.curves import curve_metric, row_curve
-from losszoo.compare.table import Comparison, Row, column_name, higher_is_better
+from losszoo.comparison.curves import curve_metric, row_curve
+from losszoo.comparison.table import Comparison, Row, column_name, higher_is_better
 from losszoo.errors import LosszooError
 
 LOSS_KEYS = ("label", "loss.name", "loss")

@@ -2,7 +2,7 @@
 
 A run that fails or diverges is a result and the grid goes on; Ctrl-C records
 the run in flight as `interrupted`. Which runs to train, and where, is
-``losszoo.train.grid``'s business.
+``losszoo.training.grid``'s business.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 
 from losszoo.errors import LosszooError
 from losszoo.recipe.load import RunSpec
-from losszoo.train.store import write_atomic, write_json
+from losszoo.training.store import write_atomic, write_json
 
 
 class Reporter(Protocol):
@@ -70,7 +70,7 @@ def make_result(run: RunSpec, status: str, error: str | None, outcome: dict[str,
 
 def run_one(run: RunSpec, root: Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train one run into its folder and return its result (also on failure)."""
-    from losszoo.train.trainer import train_run
+    from losszoo.training.trainer import train_run
 
     folder = run_dir_of(root, run)
     folder.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from losszoo.data.sampler import m_per_class_order
 from losszoo.data.splits import Data, Split, load_data
 from losszoo.factory import create_loss
 from losszoo.registry import LOSSES, METRICS, MODELS
-from losszoo.train.store import write_atomic
+from losszoo.training.store import write_atomic
 
 EVAL_ELEMENTS = 2**18  # inputs per evaluation batch: 4096 digits rows, 256 images of 32x32
 
@@ -285,7 +285,7 @@ def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> d
         metrics["test"] = compute_metrics(test, metric_names, retrieval_only=data.open_set)
         embeddings = test.outputs.get("embeddings")
         if loss_entry.input == "embeddings" and embeddings is not None and embeddings.shape[1] == 2:
-            from losszoo.train.pictures import plot_embeddings
+            from losszoo.training.pictures import plot_embeddings
 
             centres = getattr(loss, "weight", None)
             plot_embeddings(embeddings, test.target, centres if isinstance(centres, torch.Tensor) else None,

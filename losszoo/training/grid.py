@@ -63,9 +63,9 @@ import yaml
 
 from losszoo.errors import RunError
 from losszoo.recipe.load import Recipe, RunSpec
-from losszoo.train.claims import Claim, claim_holder, try_claim
-from losszoo.train.runner import Reporter, make_result, run_dir_of, run_one
-from losszoo.train.store import is_completed, read_result, write_atomic, write_json
+from losszoo.training.claims import Claim, claim_holder, try_claim
+from losszoo.training.runner import Reporter, make_result, run_dir_of, run_one
+from losszoo.training.store import is_completed, read_result, write_atomic, write_json
 
 #: Returned (never stored) for a run that another live process is training.
 CLAIMED = "claimed"

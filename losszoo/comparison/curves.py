@@ -92,7 +92,7 @@ def run_folder(root: Path | str, result: dict[str, Any]) -> Path:
 
 
 def row_curve(row, root: Path | str, metric: str) -> Curve:
-    """The seed-averaged curve of a comparison row (a ``losszoo.compare.table.Row``)."""
+    """The seed-averaged curve of a comparison row (a ``losszoo.comparison.table.Row``)."""
     completed = [r for r in row.results if r.get("status") == "completed"]
     return average_curves((read_curve(run_folder(root, r), metric) for r in completed), curve_metric(metric))
 
