@@ -244,3 +244,18 @@ def test_lookup_reads_metrics_and_config_keys():
     assert lookup(r, "val.accuracy") == 0.7
     assert lookup(r, "loss.name") == "focal"
     assert lookup(r, "test.nothing") is None
+
+
+def test_lookup_reads_metrics_result_fields_and_the_resolved_config():
+    from losszoo.comparison.table import higher_is_better, lookup
+
+    result = {"metrics": {"test": {"accuracy": 0.9}}, "model": "resnet", "landscape": {"radius": 0.3},
+              "config": {"model": {"name": "resnet", "skip": False}, "train": {"epochs": 7}}}
+    assert lookup(result, "test.accuracy") == 0.9
+    assert lookup(result, "model") == "resnet"
+    assert lookup(result, "model.skip") is False
+    assert lookup(result, "train.epochs") == 7
+    assert lookup(result, "landscape.radius") == 0.3
+    assert lookup(result, "landscape.nothing") is None
+    assert higher_is_better("landscape.radius") and not higher_is_better("landscape.lambda_max")
+    assert higher_is_better("test.accuracy") and not higher_is_better("val.nll")

@@ -68,15 +68,29 @@ class Comparison:
         return out
 
 
-def lookup(result: dict[str, Any], key: str) -> Any:
-    """A dotted key of a result: ``test.accuracy`` reads its metrics, ``loss.name`` the rest."""
-    head, _, rest = key.partition(".")
-    node: Any = result["metrics"] if head in SPLITS else result
-    for part in key.split(".") if head not in SPLITS else (head, *rest.split(".")):
+_MISSING = object()
+
+
+def _walk(node: Any, parts: list[str]) -> Any:
+    for part in parts:
         if not isinstance(node, dict) or part not in node:
-            return None
+            return _MISSING
         node = node[part]
     return node
+
+
+def lookup(result: dict[str, Any], key: str) -> Any:
+    """A dotted key of a result: ``test.accuracy`` reads its metrics, ``loss.name`` or
+    ``landscape.trace`` the result itself, and anything else its resolved config
+    (``model.skip``, ``train.epochs``, ``dataset.label_noise``)."""
+    parts = key.split(".")
+    if parts[0] in SPLITS:
+        value = _walk(result.get("metrics"), parts)
+    else:
+        value = _walk(result, parts)
+        if value is _MISSING:
+            value = _walk(result.get("config"), parts)
+    return None if value is _MISSING else value
 
 
 def column_name(metric: str) -> str:
@@ -84,11 +98,18 @@ def column_name(metric: str) -> str:
     return metric if "." in metric else f"test.{metric}"
 
 
+#: Result fields, not metrics, where more is better (for the rest, such as seconds,
+#: Hessian eigenvalues or SAM sharpness, less is better).
+HIGHER_IS_BETTER_FIELDS = ("landscape.radius", "landscape.accuracy", "samples_per_second")
+
+
 def higher_is_better(column: str) -> bool:
-    name = column.rpartition(".")[2]
-    if name in METRICS:
+    if column in HIGHER_IS_BETTER_FIELDS:
+        return True
+    split, _, name = column.rpartition(".")
+    if split in SPLITS and name in METRICS:
         return bool(METRICS.get(name).higher_is_better)
-    return False  # seconds, sharpness and the like: lower is better
+    return False
 
 
 def _matches(result: dict[str, Any], filters: list[str]) -> bool:
