@@ -17,8 +17,8 @@ def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int | Non
         raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
     if labels.numel() == 0:
         return
-    low, high = (int(v) for v in torch.aminmax(labels))  # one kernel on the common, all-valid path
-    if low >= 0 and high < num_classes:
+    extremes = torch.aminmax(labels)  # one kernel on the common, all-valid path
+    if extremes.min.item() >= 0 and extremes.max.item() < num_classes:
         return
     valid = labels if ignore_index is None else labels[labels != ignore_index]
     if valid.numel() == 0:
