@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from losszoo.cli.console import console, err_console
 from losszoo.comparison.table import Comparison, compare_results
@@ -56,10 +57,10 @@ def render_table(comparison: Comparison, with_ci: bool = False, title: str = "",
         for column in comparison.columns:
             cell = row.cells.get(column)
             if cell is None:
-                cells.append("[dim]-[/]")
+                cells.append(Text("-", style="dim"))
                 continue
             text = _cell_text(cell, with_ci) + (" *" if cell.best else "  ")
-            cells.append(f"[bold green]{text}[/]" if cell.rank1 else text)
+            cells.append(Text(text, style="bold green" if cell.rank1 else ""))  # Text: no markup to parse
         cells.append(_runs_text(row))
         if curves:
             cells.append(row_sparkline(row, root, comparison.columns[0]))

@@ -154,7 +154,7 @@ def compare_results(
     groups: dict[str, Row] = {}
     for r in chosen:
         key_values = {k: lookup(r, k) for k in group_by}
-        key = json.dumps(key_values, sort_keys=True, default=str)
+        key = _key(key_values.values())
         row = groups.setdefault(key, Row(key_values, {}, Counter()))
         row.statuses[r["status"]] += 1
         row.results.append(r)
@@ -213,11 +213,16 @@ def compare_results(
     return Comparison(list(group_by), columns, rows, warnings, notes)
 
 
+def _key(values: Any) -> tuple:
+    """A hashable key of result values; mappings and lists (a loss config) by their JSON text."""
+    return tuple(json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v for v in values)
+
+
 def _blocks(rows: list[Row], keys: list[str]) -> list[list[Row]]:
     """Rows that are compared with each other: same dataset (and experiment), other losses."""
     blocks: dict[str, list[Row]] = {}
     for row in rows:
-        blocks.setdefault(json.dumps([row.group.get(k) for k in keys], default=str), []).append(row)
+        blocks.setdefault(_key(row.group.get(k) for k in keys), []).append(row)
     return list(blocks.values())
 
 
@@ -232,7 +237,8 @@ def fairness_warnings(rows: list[Row], within: list[str]) -> list[str]:
     for block in _blocks(rows, within):
         configs = [r.get("config") or {} for row in block for r in row.results]
         for aspect, view in aspects.items():
-            variants = {json.dumps(view(c), sort_keys=True, default=str) for c in configs if c}
+            # repr, not sorted JSON: the runner writes every config with its keys in one order
+            variants = {repr(view(c)) for c in configs if c}
             if len(variants) > 1:
                 found.append(f"compared runs differ in {aspect} ({len(variants)} variants); the comparison is unfair")
         seed_sets = {tuple(sorted(r["seed"] for r in row.results)) for row in block}

@@ -7,6 +7,7 @@ that never finished; a crash or Ctrl-C never leaves one that looks completed.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import tempfile
@@ -41,10 +42,11 @@ def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def read_result(run_dir: Path) -> dict[str, Any] | None:
+def read_result(run_dir: Path | str) -> dict[str, Any] | None:
     """The run's result, or None when it is missing, half-written or not a result."""
     try:
-        result = json.loads((run_dir / "result.json").read_text())
+        with open(os.path.join(run_dir, "result.json"), "rb") as handle:  # plain strings: 10,000 of these
+            result = json.loads(handle.read())
     except (OSError, ValueError):
         return None
     if not isinstance(result, dict) or result.get("status") not in STATUSES or "run_id" not in result:
@@ -63,6 +65,19 @@ def iter_results(root: Path, experiments: list[str] | None = None) -> tuple[list
     results, skipped = [], []
     if not root.is_dir():
         return results, skipped
+    # Tens of thousands of small dicts would trigger the cyclic collector again and again; none of
+    # them holds a cycle, so it waits until the store is read.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _read_results(root, experiments, results, skipped)
+    finally:
+        if collecting:
+            gc.enable()
+    return results, skipped
+
+
+def _read_results(root: Path, experiments: list[str] | None, results: list, skipped: list) -> None:
     folders = [root / e for e in experiments] if experiments else sorted(p for p in root.iterdir() if p.is_dir())
     for folder in folders:
         if not folder.is_dir():
@@ -71,9 +86,8 @@ def iter_results(root: Path, experiments: list[str] | None = None) -> tuple[list
             for entry in sorted(entries, key=lambda e: e.name):
                 if not entry.is_dir() or entry.name.startswith("."):
                     continue
-                result = read_result(Path(entry.path))
+                result = read_result(entry.path)
                 if result is None:
                     skipped.append(Path(entry.path))
                 else:
                     results.append(result)
-    return results, skipped
