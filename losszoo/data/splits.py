@@ -87,8 +87,13 @@ def corrupt_labels(y: np.ndarray, fraction: float, kind: str, num_classes: int, 
     return y
 
 
-def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | None = None) -> Data:
-    """Load dataset ``name`` with resolved ``params`` and split it with ``seed``."""
+def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | None = None,
+              center_targets: bool = True) -> Data:
+    """Load dataset ``name`` with resolved ``params`` and split it with ``seed``.
+
+    Regression targets are divided by their train standard deviation and, with
+    ``center_targets``, centred on their train mean.
+    """
     entry = DATASETS.get(name)
     source: Source = entry.load()(**params, base_dir=base_dir)
     rng = np.random.default_rng(seed)
@@ -131,7 +136,7 @@ def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | Non
             hit = rng.permutation(len(y_train))[: int(round(params["outliers"] * len(y_train)))]
             y_train[hit] += params["outlier_scale"] * y_train.std() * rng.standard_cauchy(len(hit))
         clean = y[train]  # scale by the clean targets so outliers do not squash the rest
-        target_mean, target_std = float(clean.mean()), float(clean.std() or 1.0)
+        target_mean, target_std = float(clean.mean()) if center_targets else 0.0, float(clean.std() or 1.0)
 
     if source.image_shape is None:  # standardise tabular features on train statistics
         mean, std = x_train.mean(axis=0), x_train.std(axis=0)

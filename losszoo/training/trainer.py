@@ -28,6 +28,7 @@ from torch import nn
 from losszoo.data.sampler import m_per_class_order
 from losszoo.data.splits import Data, Split, load_data
 from losszoo.factory import create_loss
+from losszoo.errors import RunError
 from losszoo.registry import LOSSES, METRICS, MODELS
 from losszoo.training.store import write_atomic
 
@@ -39,6 +40,22 @@ OnEpoch = Callable[[int, int, float, str, float | None], None]
 
 class Diverged(Exception):
     """The loss became non-finite; the run is recorded as `diverged`."""
+
+
+def check_first_value(value: object, name: str) -> None:
+    """The first loss value of a run must be a finite scalar with a gradient.
+
+    Anything else is a broken loss, not a divergence: the run is `failed` with
+    this message (a user's plugin loss is the usual suspect).
+    """
+    if not isinstance(value, torch.Tensor):
+        raise RunError(f"loss {name!r} returned {type(value).__name__}, not a tensor")
+    if value.ndim != 0:
+        raise RunError(f"loss {name!r} returned shape {tuple(value.shape)} on the first step, not a scalar")
+    if not value.requires_grad:
+        raise RunError(f"loss {name!r} returned a value without a gradient on the first step (detached?)")
+    if not torch.isfinite(value):
+        raise RunError(f"loss {name!r} is {value.item()} on the first step, before any update")
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -185,9 +202,14 @@ def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = 
 
 
 def load_run_data(config: dict[str, Any]) -> Data:
-    """The run's dataset, split by its seed."""
+    """The run's dataset, split by its seed.
+
+    Regression targets are standardised, except that losses defined only for
+    non-negative targets (msle, poisson_nll, mape) get them scaled, not centred.
+    """
     params = {k: v for k, v in config["dataset"].items() if k != "name"}
-    return load_data(config["dataset"]["name"], params, config["seed"])
+    low = LOSSES.get(config["loss"]["name"]).extra.get("target_range", (None, None))[0]
+    return load_data(config["dataset"]["name"], params, config["seed"], center_targets=low is None or low < 0)
 
 
 def build(config: dict[str, Any], data: Data, device: torch.device) -> tuple[nn.Module, nn.Module]:
@@ -246,6 +268,8 @@ def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> d
                 index = order[start:start + batch_size]
                 output = _as_loss_input(model(x_train[index]), loss_entry.input)
                 value = loss(output, y_train[index])
+                if epoch == 1 and start == 0:
+                    check_first_value(value, loss_entry.name)
                 optimizer.zero_grad(set_to_none=True)
                 value.backward()
                 if train_cfg["grad_clip"]:
