@@ -43,9 +43,9 @@ def render_table(comparison: Comparison, with_ci: bool = False, title: str = "",
                           "(one-sided t-test, Holm-corrected, 5%)",
                   caption_justify="left")
     for key in comparison.group_by:
-        table.add_column(key, style="cyan" if key in ("label", "loss.name") else None)
+        table.add_column(key, style="cyan" if key in ("label", "loss.name") else None, no_wrap=True)
     for column in comparison.columns:
-        table.add_column(column, justify="right", no_wrap=True)
+        table.add_column(column, justify="right")
     table.add_column("n", justify="right", no_wrap=True)
     curves = root is not None and comparison.columns and len(comparison.rows) <= SPARKLINE_MAX_ROWS
     if curves:
