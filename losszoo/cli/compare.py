@@ -51,7 +51,8 @@ def render_table(comparison: Comparison, with_ci: bool = False, title: str = "",
     if curves:
         from losszoo.comparison.curves import curve_metric, row_sparkline
 
-        table.add_column(f"val {curve_metric(comparison.columns[0])} / epoch", no_wrap=True)
+        table.caption += f"; val curve: the seed-mean val {curve_metric(comparison.columns[0])} per epoch"
+        table.add_column("val curve", no_wrap=True)
     for row in comparison.rows:
         cells = [str(row.group[k]) for k in comparison.group_by]
         for column in comparison.columns:
