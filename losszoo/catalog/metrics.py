@@ -64,9 +64,10 @@ ENTRIES = [
            reference=_PML, extra=_ONE_SEARCH),
     metric("verification_accuracy", f"{_RET}:verification_accuracy", family="verification", input="embeddings",
            target_kind="labels", task="classification", higher_is_better=True, paper=_LFW,
-           summary="same/different-class accuracy of pairs by cosine threshold, 10-fold cross-validated",
+           summary="same/different-class accuracy of balanced pairs by cosine threshold, 10-fold "
+                   "cross-validated (0.5 is chance)",
            formula="mean over 10 folds of acc_fold([cos(x_i, x_j) > t*]), t* best on the other 9 folds; "
-                   "all pairs, or a seeded sample of 100,000",
+                   "all pairs (or a seeded sample of 100,000), negatives subsampled to the positives' count",
            reference="formula"),
     metric("tar_at_far", f"{_RET}:tar_at_far", family="verification", input="embeddings", target_kind="labels",
            task="classification", higher_is_better=True, paper=_LFW,

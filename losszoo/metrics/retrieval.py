@@ -177,6 +177,21 @@ def verification_pairs(
     return scores, labels[first] == labels[second]
 
 
+def balance_pairs(scores: torch.Tensor, same: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """As many different-class pairs as same-class ones (LFW's design), drawn by a seeded
+    generator, the pairs' order kept. Without it, with C classes about (C-1)/C of all pairs
+    are negatives and "never the same" already scores that much."""
+    positives, negatives = torch.nonzero(same).squeeze(1), torch.nonzero(~same).squeeze(1)
+    keep = min(len(positives), len(negatives))
+    generator = torch.Generator().manual_seed(seed)
+
+    def draw(index: torch.Tensor) -> torch.Tensor:
+        return index[torch.randperm(len(index), generator=generator)[:keep].to(index.device)]
+
+    chosen = torch.cat([draw(positives), draw(negatives)]).sort().values
+    return scores[chosen], same[chosen]
+
+
 def fold_ids(num_pairs: int, folds: int = 10, seed: int = 0) -> torch.Tensor:
     """Fold of each pair: a seeded random permutation cut into ``folds`` parts of near-equal size."""
     order = torch.randperm(num_pairs, generator=torch.Generator().manual_seed(seed))
@@ -191,21 +206,26 @@ def verification_accuracy(
     folds: int = 10,
     max_pairs: int = MAX_PAIRS,
     seed: int = 0,
+    balanced: bool = True,
 ) -> float:
     """Pair verification accuracy with a threshold chosen by cross-validation (LFW protocol).
 
-    Pairs come from :func:`verification_pairs` and are split into ``folds`` folds
+    Pairs come from :func:`verification_pairs`, balanced to as many negatives
+    as positives (:func:`balance_pairs`, as LFW's pairs are) unless
+    ``balanced=False``, and are split into ``folds`` folds
     (:func:`fold_ids`). For each fold, the threshold t on the cosine similarity
     that classifies the other folds best ("same" when ``s > t``; candidates are
     the midpoints between consecutive distinct scores and +-inf; the lowest
     wins a tie) is applied to the held-out fold; the value is the mean
-    held-out accuracy. With all pairs, most pairs are of different classes.
+    held-out accuracy, so 0.5 is chance on balanced pairs.
 
     >>> emb = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
     >>> verification_accuracy(emb, torch.tensor([0, 0, 1, 1]), folds=2)
     1.0
     """
     scores, same = verification_pairs(embeddings, labels, max_pairs, seed)
+    if balanced:
+        scores, same = balance_pairs(scores, same, seed)
     if scores.numel() == 0:
         return math.nan
     fold = fold_ids(scores.numel(), folds, seed).to(scores.device)

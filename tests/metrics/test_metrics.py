@@ -337,17 +337,35 @@ def test_verification_accuracy_equals_slow_cross_validation(seed, quantized):
     embeddings, labels = retrieval_case(seed, n=18, dim=3, classes=3)
     if quantized:  # tied scores between folds
         embeddings = embeddings.sign()
-    scores, same = retrieval.verification_pairs(embeddings, labels)
+    scores, same = retrieval.balance_pairs(*retrieval.verification_pairs(embeddings, labels))
     folds = retrieval.fold_ids(len(scores), 10, seed=0)
     expected = slow_verification(scores.tolist(), same.tolist(), folds.tolist())
     assert metric("verification_accuracy")(embeddings, labels) == pytest.approx(expected, rel=1e-12)
+    unbalanced, same_all = retrieval.verification_pairs(embeddings, labels)
+    folds = retrieval.fold_ids(len(unbalanced), 10, seed=0)
+    expected = slow_verification(unbalanced.tolist(), same_all.tolist(), folds.tolist())
+    got = retrieval.verification_accuracy(embeddings, labels, balanced=False)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_balanced_pairs_hold_as_many_negatives_as_positives():
+    embeddings, labels = retrieval_case(0, n=30, dim=4, classes=5)
+    scores, same = retrieval.verification_pairs(embeddings, labels)
+    kept, kept_same = retrieval.balance_pairs(scores, same, seed=1)
+    assert int(kept_same.sum()) == int((~kept_same).sum()) == int(same.sum())  # positives are the rarer kind
+    assert set(kept.tolist()) <= set(scores.tolist())
+    # "never the same" scores 0.5 on balanced pairs, not (C - 1) / C
+    constant = torch.ones(30, 4)
+    assert retrieval.verification_accuracy(constant, labels) == pytest.approx(0.5, abs=0.1)
 
 
 def test_verification_accuracy_on_sampled_pairs_equals_slow_cross_validation():
     embeddings, labels = retrieval_case(1, n=40, dim=3, classes=2)
     got = retrieval.verification_accuracy(embeddings, labels, max_pairs=150, seed=3)
-    scores, same = retrieval.verification_pairs(embeddings, labels, max_pairs=150, seed=3)
-    expected = slow_verification(scores.tolist(), same.tolist(), retrieval.fold_ids(150, 10, seed=3).tolist())
+    scores, same = retrieval.balance_pairs(*retrieval.verification_pairs(embeddings, labels, max_pairs=150, seed=3),
+                                           seed=3)
+    folds = retrieval.fold_ids(len(scores), 10, seed=3).tolist()
+    expected = slow_verification(scores.tolist(), same.tolist(), folds)
     assert got == pytest.approx(expected, rel=1e-12)
 
 
