@@ -12,6 +12,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -125,10 +126,16 @@ def check_finite(entry: Entry) -> str:
     return f"{value.item():.4g}"
 
 
+def _backward(value: torch.Tensor) -> None:
+    if not value.requires_grad:
+        raise AssertionError("the gradient does not reach the input: the value is detached from the graph")
+    value.backward()
+
+
 def check_gradients(entry: Entry) -> str:
     loss = build(entry)
     x, y = example(entry)
-    loss(x, y).backward()
+    _backward(_scalar(loss(x, y)))
     if x.grad is None or not torch.isfinite(x.grad).all():
         raise AssertionError("the gradient does not reach the input" if x.grad is None else "non-finite input gradient")
     if x.grad.abs().sum() == 0:
@@ -180,7 +187,7 @@ def check_extremes(entry: Entry) -> str:
         value = _scalar(loss(x, y))
         if not torch.isfinite(value):
             raise AssertionError(f"{name}: value {value.item()}")
-        value.backward()
+        _backward(value)
         if x.grad is not None and not torch.isfinite(x.grad).all():
             raise AssertionError(f"{name}: non-finite input gradient")
         for n, p in loss.named_parameters():
@@ -197,7 +204,7 @@ def check_bf16(entry: Entry) -> str:
         value = _scalar(loss(x, y))
     if not torch.isfinite(value):
         raise AssertionError(f"value {value.item()} under bf16 autocast")
-    value.float().backward()
+    _backward(value.float())
     if x.grad is None or not torch.isfinite(x.grad).all():
         raise AssertionError("no finite input gradient under bf16 autocast")
     return f"{value.item():.4g} ({value.dtype})"
@@ -267,6 +274,15 @@ CHECKS: dict[str, Callable[[Entry], str]] = {
 }
 
 
+def _where(error: BaseException) -> str:
+    """Where it went wrong: the loss's own code if it is on the stack, else this suite's check."""
+    frames = traceback.extract_tb(error.__traceback__)
+    torch_dir = str(Path(torch.__file__).parent)
+    own = [f for f in frames if not f.filename.startswith(torch_dir) and f.filename != __file__]
+    frame = (own or [f for f in frames if f.filename == __file__] or frames)[-1]
+    return f" (at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})"
+
+
 def run_checks(name: str) -> list[Check]:
     """Every conformance check on the loss ``name``; a failing check says why."""
     entry = LOSSES.get(name)
@@ -275,8 +291,7 @@ def run_checks(name: str) -> list[Check]:
         try:
             results.append(Check(check_name, True, check(entry)))
         except Exception as error:  # a check failing is a result, not a crash
-            frame = traceback.extract_tb(error.__traceback__)[-1]
-            where = f" (at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})"
+            where = _where(error)
             detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             results.append(Check(check_name, False, f"{type(error).__name__}: {detail}{where}"))
     return results

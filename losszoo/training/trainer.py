@@ -27,8 +27,8 @@ from torch import nn
 
 from losszoo.data.sampler import m_per_class_order
 from losszoo.data.splits import Data, Split, load_data
-from losszoo.factory import create_loss
 from losszoo.errors import RunError
+from losszoo.factory import create_loss
 from losszoo.registry import LOSSES, METRICS, MODELS
 from losszoo.training.store import write_atomic
 
