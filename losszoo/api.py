@@ -47,7 +47,10 @@ def compare(
 
     if isinstance(experiments, str):
         experiments = [experiments]
+    from losszoo.plugins import load_plugins_of
+
     results, _ = iter_results(resolve_runs_dir(runs_dir), experiments)
     if not results:
         raise LosszooError("no finished runs to compare")
+    load_plugins_of(results)
     return compare_results(results, metrics, group_by, sort, filters).records()

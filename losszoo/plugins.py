@@ -96,6 +96,18 @@ def load_entry_points() -> None:
         _import_once(f"entry point {point.value}", f"{point.value} (entry point {point.name!r})", origin, point.load)
 
 
+def load_plugins_of(results: list[dict]) -> list[str]:
+    """Import the plugins the runs of ``results`` were trained with (their metrics say which
+    direction is better); returns a warning for each that no longer imports."""
+    warnings = []
+    for spec in sorted({p for r in results for p in (r.get("config") or {}).get("plugins") or []}):
+        try:
+            load_plugin(spec)
+        except LosszooError as error:
+            warnings.append(f"{error}; its metrics are ranked as lower-is-better")
+    return warnings
+
+
 def load_plugins(specs: list[str], base_dir: Path | None = None) -> None:
     if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
         raise LosszooError("must be a list of .py files or module names")

@@ -717,3 +717,19 @@ def test_check_says_in_words_that_a_detached_loss_does_not_reach_the_input(tmp_p
     detail = {c.name: c.detail for c in run_checks("tp_detaches")}
 
     assert "does not reach the input" in detail["gradients reach input and parameters"]
+
+
+def test_compare_ranks_a_plugin_metric_by_its_own_direction_in_a_fresh_process(tmp_path):
+    """compare loads the plugins the runs were trained with, so a higher-is-better user metric is best when high."""
+    runs = tmp_path / "runs"
+    example = Path(__file__).resolve().parents[1] / "recipes" / "custom-loss.yaml"
+    done = subprocess.run(
+        [sys.executable, "-m", "losszoo", "train", str(example), "--runs-dir", str(runs), "--set", "seeds=[0, 1]",
+         "--set", "train.epochs=2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    shown = subprocess.run([sys.executable, "-m", "losszoo", "compare", "custom-loss", "--runs-dir", str(runs),
+                            "--metric", "top2_accuracy", "--format", "json"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["rows"]
+    best = max(rows, key=lambda r: r["mean"])
+    assert best["best"], rows

@@ -101,7 +101,7 @@ def render(comparison: Comparison, fmt: str, with_ci: bool = False, title: str =
 def render_experiment(experiment: str, root: Path) -> None:
     """The comparison table `losszoo train` ends with."""
     results, _ = iter_results(root, [experiment])
-    if results:
+    if results:  # the recipe's plugins are loaded already
         # The metrics every loss reports; `losszoo compare` shows the rest.
         shared = set.intersection(*(set((r.get("metrics") or {}).get("test", {})) for r in results))
         order = [m for m in (results[0].get("metrics") or {}).get("test", {}) if m in shared]
@@ -138,6 +138,10 @@ def compare(
     results, skipped = iter_results(root, experiments or None)
     for folder in skipped:
         err_console.print(f"[yellow]warning:[/] skipped {folder}: no finished result.json", highlight=False)
+    from losszoo.plugins import load_plugins_of
+
+    for warning in load_plugins_of(results):
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if not results:
         raise LosszooError(f"no finished runs in {root}" + (f" for {', '.join(experiments)}" if experiments else "")
                            + "; train a recipe first: losszoo train RECIPE.yaml")

@@ -289,6 +289,7 @@ def config_hash(config: dict[str, Any]) -> str:
     hashed = dict(config)
     hashed["train"] = {k: v for k, v in config["train"].items() if k not in UNHASHED_TRAIN_KEYS}
     hashed.pop("experiment", None)
+    hashed.pop("plugins", None)
     text = json.dumps(hashed, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -394,6 +395,7 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
                          "of features: use mlp or linear")
     problems.raise_if_any()
 
+    resolved_plugins = [str((base_dir / p).resolve()) if p.endswith(".py") else p for p in plugins]
     runs = []
     for (_, d), (position, (_, loss)), seed in itertools.product(datasets, enumerate(losses), seeds):
         task = d.params.get("task") if d.entry.task == "from file" else d.entry.task
@@ -418,6 +420,7 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
             "train": train.model_dump(),
             "metrics": metrics,
             "select_by": "val." + metric,
+            "plugins": resolved_plugins,  # so `compare` and `landscape` can load them again
         }
         label = _label(loss)
         run = RunSpec(config_hash(config), experiment, label, {**config, "label": label}, position)
