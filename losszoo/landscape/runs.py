@@ -148,6 +148,10 @@ class Run:
 def load_run(folder: Path, probe: int = 1024, device: str | torch.device = "auto") -> Run:
     """Rebuild the finished run in ``folder`` with its weights, and pick its probe batch."""
     result = finished_result(folder)
+    from losszoo.plugins import load_plugin
+
+    for spec in (result.get("config") or {}).get("plugins") or []:  # a plugin loss must exist to be rebuilt
+        load_plugin(spec)
     device = resolve_device(device) if isinstance(device, str) else device
     try:
         checkpoint = torch.load(folder / "checkpoint.pt", map_location=device, weights_only=True)
