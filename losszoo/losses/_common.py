@@ -13,7 +13,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int | Non
     On a GPU an out-of-range label would otherwise be a device-side assert that
     poisons the CUDA context; the `.item()` here is a deliberate sync point.
     """
-    if labels.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
     if labels.numel() == 0:
         return
@@ -26,7 +26,7 @@ def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int | Non
     low, high = int(valid.min().item()), int(valid.max().item())
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high
-        raise ValueError(f"label {bad} is outside [0, {num_classes}) for a loss built with num_classes={num_classes}")
+        raise ValueError(f"label {bad} is outside [0, {num_classes}) (num_classes={num_classes})")
 
 
 def check_reduction(reduction: str) -> str:

@@ -10,20 +10,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+from losszoo.losses._common import check_labels
 
 
 def check_class_labels(labels: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> None:
-    """Raise ValueError for non-integer labels or labels outside ``[0, num_classes)``."""
-    if labels.dtype in _FLOATS or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
-    valid = labels if ignore_index is None else labels[labels != ignore_index]
-    if valid.numel() == 0:
-        return
-    low, high = int(valid.min().item()), int(valid.max().item())
-    if low < 0 or high >= num_classes:
-        bad = low if low < 0 else high
-        raise ValueError(f"label {bad} is outside [0, {num_classes}) for outputs with {num_classes} classes")
+    """Raise ValueError for non-integer labels or labels outside ``[0, num_classes)``: the check
+    every loss makes, made by the metrics too."""
+    check_labels(labels, num_classes, ignore_index)
 
 
 def _check(logits: torch.Tensor, labels: torch.Tensor) -> None:
