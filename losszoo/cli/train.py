@@ -22,7 +22,7 @@ _STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "i
 class RichReporter:
     """A progress bar per run: epoch, train loss and the val metric that picks the best epoch."""
 
-    def __init__(self, total: int):
+    def __init__(self, runs: list[RunSpec]):
         self.progress = Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(bar_width=24),
@@ -32,8 +32,7 @@ class RichReporter:
             console=console,
         )
         self.tasks: dict[str, Any] = {}
-        self.total = total
-        self.done = 0
+        self.number = {run.run_id: i for i, run in enumerate(runs, start=1)}  # runs in flight share no number
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
@@ -44,7 +43,7 @@ class RichReporter:
 
     def _name(self, run: RunSpec) -> str:
         dataset = run.config["dataset"]["name"]
-        return f"[{self.done + 1}/{self.total}] {dataset} {run.label} seed {run.seed}"
+        return f"[{self.number[run.run_id]}/{len(self.number)}] {dataset} {run.label} seed {run.seed}"
 
     def start(self, run: RunSpec, epochs: int) -> None:
         self.tasks[run.run_id] = self.progress.add_task(self._name(run), total=epochs, info="")
@@ -64,7 +63,6 @@ class RichReporter:
             status = result["status"]
             note = f" - {result['error']}" if result.get("error") else f" in {result['train_seconds']:.1f}s"
             self.progress.update(task, description=self._name(run) + f" {status}{note}")
-        self.done += 1
 
 
 def _dry_run_table(runs: list[RunSpec], root: Path) -> Table:
@@ -100,7 +98,7 @@ def train(
 
     from losszoo.training.grid import train_grid
 
-    with RichReporter(len(spec.runs)) as reporter:
+    with RichReporter(spec.runs) as reporter:
         results = train_grid(spec, root, force=force, jobs=jobs, address=address, reporter=reporter)
     counts: dict[str, int] = {}
     for r in results:
