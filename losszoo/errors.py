@@ -33,7 +33,11 @@ class RecipeError(LosszooError):
 
 
 class DataError(LosszooError):
-    """A user data file that is missing, empty or malformed."""
+    """A user data file that is missing, empty or malformed; ``key`` is the recipe key to fix."""
+
+    def __init__(self, message: str, key: str = "path"):
+        super().__init__(message)
+        self.key = key
 
 
 class RunError(LosszooError):

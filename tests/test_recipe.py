@@ -265,6 +265,7 @@ def test_loss_that_cannot_serve_the_task_names_both(tmp_path, dataset, loss, tas
 
 
 def test_label_noise_on_regression_is_an_error(tmp_path):
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i},{i * 0.5}\n" for i in range(20)))
     path = write(tmp_path, "dataset: {name: csv, path: d.csv, target: y, task: regression, label_noise: 0.2}\n"
                            "loss: mse\n")
     problem = one_problem(path)
@@ -488,3 +489,17 @@ def test_unknown_metric_and_bad_select_by(tmp_path):
     path = write(tmp_path, "dataset: iris\nloss: cross_entropy\nmetrics: [accuracy]\nselect_by: val.mae\n")
     problem = one_problem(path)
     assert "select_by" in problem
+
+
+def test_a_user_file_is_checked_when_the_recipe_is_read(tmp_path):
+    (tmp_path / "table.csv").write_text("a,b,y\n1,2,0\n3,x,1\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("datasets:\n  - iris\n  - {name: csv, path: table.csv, target: yy}\nloss: cross_entropy\n")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(recipe)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{recipe}:3 datasets[1].target:") and "did you mean 'y'" in problem
+    recipe.write_text("dataset: {name: csv, path: table.csv, target: y}\nloss: cross_entropy\n")
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(recipe)
+    assert "dataset.path:" in str(caught.value) and "table.csv:3: column 'b' holds 'x'" in str(caught.value)

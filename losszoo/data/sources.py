@@ -136,13 +136,14 @@ def csv(path: str, target: str, task: str, base_dir: Path | None = None, **_: An
         raise DataError(f"{file}: the file is empty; it needs a header line and rows of numbers")
     header = [name.strip() for name in rows[0]]
     if not target:
-        raise DataError(f"{file}: say which column to predict with `target:` (columns: {', '.join(header)})")
+        raise DataError(f"{file}: say which column to predict with `target:` (columns: {', '.join(header)})",
+                        "target")
     if target not in header:
         import difflib
 
         close = difflib.get_close_matches(target, header, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise DataError(f"{file}: no column {target!r}{hint} (columns: {', '.join(header)})")
+        raise DataError(f"{file}: no column {target!r}{hint} (columns: {', '.join(header)})", "target")
     body = rows[1:]
     if not body:
         raise DataError(f"{file}: the file has a header but no rows")
@@ -170,7 +171,7 @@ def csv(path: str, target: str, task: str, base_dir: Path | None = None, **_: An
     y = values[:, index]
     if task == "classification":
         if not np.all(y == np.round(y)):
-            raise DataError(f"{file}: target {target!r} holds non-integer values; use task: regression")
+            raise DataError(f"{file}: target {target!r} holds non-integer values; use task: regression", "task")
         classes, y = np.unique(y, return_inverse=True)
         return _labels(x, y, class_names=[f"{c:g}" for c in classes])
     return _values(x, y)

@@ -371,6 +371,14 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
         if d is None:
             continue
         task = d.params.get("task") if d.entry.task == "from file" else d.entry.task
+        if d.entry.task == "from file":  # the user's file is read now: its mistakes are recipe mistakes
+            from losszoo.errors import DataError
+
+            try:
+                d.entry.load()(**d.params, base_dir=base_dir)
+            except DataError as error:
+                written = data[d_path[0]] if len(d_path) == 1 else data[d_path[0]][d_path[1]]
+                problems.add((*d_path, error.key) if isinstance(written, dict) else d_path, str(error))
         if task != "classification" and d.params.get("label_noise", 0) + (1 - d.params.get("imbalance", 1)) > 0:
             problems.add(d_path, f"label_noise and imbalance need a classification task, this is {task}")
         if task == "classification" and d.params.get("outliers", 0) > 0:
