@@ -48,12 +48,6 @@ class Data:
         return f"{self.task}, train/val/test {sizes}{classes}"
 
 
-def dataset_task(name: str, params: dict[str, Any]) -> str:
-    """The task a dataset fixes, read from metadata (user files say it in `task:`)."""
-    entry = DATASETS.get(name)
-    return params.get("task", "classification") if entry.task == "from file" else entry.task
-
-
 def _split_indices(y: np.ndarray, fraction: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 

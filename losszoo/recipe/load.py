@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from losszoo.errors import LosszooError, RecipeError, UnknownNameError
+from losszoo.errors import DataError, LosszooError, RecipeError, UnknownNameError
 from losszoo.recipe.schema import Train
 from losszoo.recipe.yaml_lines import Path as NodePath
 from losszoo.recipe.yaml_lines import _Loader, dotted, load_yaml
@@ -366,47 +366,15 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
         problems.add(("select_by",), f"must be a metric such as val.macro_f1, got {yaml_repr(select_by)}")
         select_by = None
 
-    # Cross-field rules: every loss must serve every dataset's task; the model must fit the data.
     for d_path, d in datasets:
-        if d is None:
-            continue
-        task = d.params.get("task") if d.entry.task == "from file" else d.entry.task
-        if d.entry.task == "from file":  # the user's file is read now: its mistakes are recipe mistakes
-            from losszoo.errors import DataError
-
-            try:
-                d.entry.load()(**d.params, base_dir=base_dir)
-            except DataError as error:
-                written = data[d_path[0]] if len(d_path) == 1 else data[d_path[0]][d_path[1]]
-                problems.add((*d_path, error.key) if isinstance(written, dict) else d_path, str(error))
-        if task != "classification" and d.params.get("label_noise", 0) + (1 - d.params.get("imbalance", 1)) > 0:
-            problems.add(d_path, f"label_noise and imbalance need a classification task, this is {task}")
-        if task == "classification" and d.params.get("outliers", 0) > 0:
-            problems.add(d_path, "outliers need a regression task; for classification use label_noise")
-        for l_path, loss in losses:
-            if loss is not None and task not in TASKS_OF_INPUT[loss.entry.input]:
-                problems.add(
-                    l_path,
-                    f"loss {loss.entry.name!r} takes {INPUTS[loss.entry.input]} and cannot serve dataset "
-                    f"{d.entry.name!r}, a {task} task; choose a {task} loss (`losszoo list losses`)",
-                )
-        model_tasks = model.entry.extra.get("tasks", ("classification", "regression")) if model else ()
-        if model is not None and task not in model_tasks and d.entry.task != "from file" or (
-            model is not None and task == "segmentation" and "segmentation" not in model_tasks
-        ):
-            problems.add(("model",), f"model {model.entry.name!r} serves {' and '.join(model_tasks)}; dataset "
-                         f"{d.entry.name!r} is {task}: use " + ("unet" if task == "segmentation" else "mlp or cnn"))
-        elif model is not None and model.entry.input == "images" and d.entry.task != "from file" and not (
-            d.entry.extra.get("images")
-        ):
-            problems.add(("model",), f"model {model.entry.name!r} needs images; dataset {d.entry.name!r} is a table "
-                         "of features: use mlp or linear")
+        if d is not None:
+            _check_pairing(d_path, d, losses, model, data, base_dir, problems)
     problems.raise_if_any()
 
     resolved_plugins = [str((base_dir / p).resolve()) if p.endswith(".py") else p for p in plugins]
     runs = []
     for (_, d), (position, (_, loss)), seed in itertools.product(datasets, enumerate(losses), seeds):
-        task = d.params.get("task") if d.entry.task == "from file" else d.entry.task
+        task = _task(d)
         metrics = list(metric_names) if metric_names else default_metrics(task, loss.entry)
         for m in _metric_entries(metrics):
             if m.task and m.task != task:
@@ -439,6 +407,44 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
         runs.append(run)
     problems.raise_if_any()
     return Recipe(experiment, source, base_dir, runs, list(plugins))
+
+
+def _task(dataset: _Named) -> str:
+    """The task a dataset fixes: from its metadata, or from `task:` for a user's file."""
+    return dataset.params["task"] if dataset.entry.task == "from file" else dataset.entry.task
+
+
+def _check_pairing(d_path: NodePath, d: _Named, losses: list[tuple[NodePath, _Named | None]], model: _Named | None,
+                   data: dict[str, Any], base_dir: Path, problems: _Problems) -> None:
+    """Cross-field rules: the user's file reads, the modifiers fit the task, every loss serves the
+    dataset's task, and the model fits the data."""
+    task = _task(d)
+    if d.entry.task == "from file":  # the user's file is read now: its mistakes are recipe mistakes
+        try:
+            d.entry.load()(**d.params, base_dir=base_dir)
+        except DataError as error:
+            written = data[d_path[0]] if len(d_path) == 1 else data[d_path[0]][d_path[1]]
+            problems.add((*d_path, error.key) if isinstance(written, dict) else d_path, str(error))
+    if task != "classification" and d.params.get("label_noise", 0) + (1 - d.params.get("imbalance", 1)) > 0:
+        problems.add(d_path, f"label_noise and imbalance need a classification task, this is {task}")
+    if task == "classification" and d.params.get("outliers", 0) > 0:
+        problems.add(d_path, "outliers need a regression task; for classification use label_noise")
+    for l_path, loss in losses:
+        if loss is not None and task not in TASKS_OF_INPUT[loss.entry.input]:
+            problems.add(
+                l_path,
+                f"loss {loss.entry.name!r} takes {INPUTS[loss.entry.input]} and cannot serve dataset "
+                f"{d.entry.name!r}, a {task} task; choose a {task} loss (`losszoo list losses`)",
+            )
+    if model is None:
+        return
+    model_tasks = model.entry.extra.get("tasks", ("classification", "regression"))
+    if task not in model_tasks:
+        problems.add(("model",), f"model {model.entry.name!r} serves {' and '.join(model_tasks)}; dataset "
+                     f"{d.entry.name!r} is {task}: use " + ("unet" if task == "segmentation" else "mlp or cnn"))
+    elif model.entry.input == "images" and d.entry.task != "from file" and not d.entry.extra.get("images"):
+        problems.add(("model",), f"model {model.entry.name!r} needs images; dataset {d.entry.name!r} is a table "
+                     "of features: use mlp or linear")
 
 
 def _unknown(registry: Registry, name: str) -> str:
