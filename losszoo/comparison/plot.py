@@ -98,12 +98,12 @@ def _draw_curves(ax, rows: list[Row], root, column: str, names: dict, colours: d
     label = name if name in ("train_loss", "lr") else f"val {name}"
     shown = rows[:MAX_CURVES]
     drawn = 0
-    for rank, row in enumerate(shown):
+    for row in shown:
         curve = row_curve(row, root, column)
         if not len(curve):
             continue
         colour = colours[names[id(row)]]
-        best = rank == 0 and column in row.cells
+        best = column in row.cells and row.cells[column].best  # the comparison's best, ties included
         low = [m - s for m, s in zip(curve.mean, curve.std, strict=True)]
         high = [m + s for m, s in zip(curve.mean, curve.std, strict=True)]
         ax.fill_between(curve.epochs, low, high, color=colour, alpha=0.15, linewidth=0)
