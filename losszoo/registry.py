@@ -423,7 +423,7 @@ LOSSES = Registry(
         "losszoo.catalog.segmentation",
     ),
 )
-DATASETS = Registry("dataset", "datasets", ("losszoo.catalog.datasets",))
+DATASETS = Registry("dataset", "datasets", ("losszoo.catalog.datasets", "losszoo.catalog.files"))
 MODELS = Registry("model", "models", ("losszoo.catalog.models",))
 METRICS = Registry("metric", "metrics", ("losszoo.catalog.metrics",))
 

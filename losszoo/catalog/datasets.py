@@ -67,21 +67,6 @@ ENTRIES = [
             params=tuple(Param("outliers", 0.2, p.doc, ge=0.0, lt=1.0, short="out") if p.name == "outliers"
                          else p for p in REGRESSION + SYNTHETIC),
             summary="Friedman #1 with 20% of train targets hit by heavy-tailed noise; val and test clean"),
-    dataset("csv", f"{_IMPL}:csv", family="file", task="from file",
-            params=(
-                Param("path", "", "the csv file, relative to the recipe", type="str"),
-                Param("target", "", "name of the target column", type="str"),
-                Param("task", "classification", "what the target is", type="str",
-                      choices=("classification", "regression")),
-            ) + CLASSIFICATION + REGRESSION[2:],
-            summary="your own table: numeric feature columns and one target column"),
-    dataset("npz", f"{_IMPL}:npz", family="file", task="from file",
-            params=(
-                Param("path", "", "the .npz file with arrays x and y, relative to the recipe", type="str"),
-                Param("task", "classification", "what y is", type="str",
-                      choices=("classification", "regression", "segmentation")),
-            ) + CLASSIFICATION + REGRESSION[2:],
-            summary="your own arrays: x (N, ...) features or images, y (N,) labels, values or (N, H, W) masks"),
     dataset("shapes", "losszoo.data.shapes:shapes", family="synthetic", task="segmentation", extra={"images": True},
             params=SPLIT + (
                 Param("n_samples", 1000, "number of images generated", type="int", ge=20),
