@@ -1,13 +1,17 @@
 """Where the samples come from. Each source returns a :class:`Source` of numpy
 arrays; splitting, modifiers and scaling happen in ``losszoo.data.splits``.
 
-Metadata and hyperparameters: ``losszoo/catalog/datasets.py``.
+A dataset plugin returns a :class:`Source` too (public as ``losszoo.Dataset``);
+:func:`check_source` holds it to the contract in ``docs/your-data.md``.
+Tables (csv, parquet): ``losszoo.data.tables``; image folders:
+``losszoo.data.images``. Metadata and hyperparameters:
+``losszoo/catalog/datasets.py`` and ``losszoo/catalog/files.py``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +22,20 @@ from losszoo.errors import DataError
 
 @dataclass
 class Source:
-    x: np.ndarray  # (N, F) features, or (N, C, H, W) images
+    """A dataset's samples, before the split. Public as ``losszoo.Dataset``.
+
+    ``x`` holds float features (N, F), or images (N, C, H, W): float as they are, or
+    uint8 pixels 0..255 that the trainer scales. ``y`` holds int labels 0..K-1 (N,),
+    float values (N,), or int masks (N, H, W) of class indices.
+    """
+
+    x: np.ndarray  # (N, F) features, or (N, C, H, W) images (float32, or uint8 pixels)
     y: np.ndarray  # (N,) int labels, (N,) float values, or (N, H, W) int masks
     task: str  # classification | regression | segmentation
     image_shape: tuple[int, ...] | None = None  # (C, H, W) when the rows of x are images
-    class_names: list[str] | None = None
+    class_names: list[str] | None = None  # the name of each label (or mask value), in label order
+    split: np.ndarray | None = None  # (N,) 0 train, 1 val, 2 test: the data's own split, which replaces the random one
+    warnings: list[str] = field(default_factory=list)  # for the user: files skipped and why
 
 
 def _labels(x: np.ndarray, y: np.ndarray, **kw: Any) -> Source:
@@ -116,87 +129,197 @@ def regression(n_samples: int, noise: float, random_state: int, **_: Any) -> Sou
     return _values(*make_friedman1(n_samples=n_samples, noise=noise, random_state=random_state))
 
 
+# --- a user's files ------------------------------------------------------------------------------
+
+
 def _user_file(path: str, base_dir: Path | None, suffix: str) -> Path:
     if not path:
         raise DataError(f"the {suffix} dataset needs `path:`, the file to read")
     file = Path(path) if Path(path).is_absolute() or base_dir is None else base_dir / path
     if not file.is_file():
-        raise DataError(f"{file}: no such file (paths are relative to the recipe)")
+        what = "is a folder, not a file" if file.is_dir() else "no such file"
+        raise DataError(f"{file}: {what} (paths are relative to the recipe)")
     return file
 
 
-def csv(path: str, target: str, task: str, base_dir: Path | None = None, **_: Any) -> Source:
-    """A table with numeric feature columns and one target column."""
-    import csv as csv_module
+def csv(path: str, target: str, task: str, features: list[str] = (), drop: list[str] = (),
+        categorical: list[str] = (), base_dir: Path | None = None, **_: Any) -> Source:
+    """A table: feature columns (numbers, or text one-hot encoded with ``categorical``) and a target column."""
+    from losszoo.data.tables import read_csv, to_source
 
-    file = _user_file(path, base_dir, "csv")
-    with file.open(newline="") as handle:
-        rows = list(csv_module.reader(handle))
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise DataError(f"{file}: the file is empty; it needs a header line and rows of numbers")
-    header = [name.strip() for name in rows[0]]
-    if not target:
-        raise DataError(f"{file}: say which column to predict with `target:` (columns: {', '.join(header)})",
-                        "target")
-    if target not in header:
-        import difflib
+    return to_source(read_csv(_user_file(path, base_dir, "csv")), target, task, features, drop, categorical)
 
-        close = difflib.get_close_matches(target, header, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise DataError(f"{file}: no column {target!r}{hint} (columns: {', '.join(header)})", "target")
-    body = rows[1:]
-    if not body:
-        raise DataError(f"{file}: the file has a header but no rows")
-    values = np.empty((len(body), len(header)), dtype=np.float64)
-    for line_no, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(f"{file}:{line_no}: {len(row)} values for {len(header)} columns")
-        for column, cell in enumerate(row):
-            text = cell.strip()
-            if text == "":
-                raise DataError(f"{file}:{line_no}: column {header[column]!r} is missing a value; fill or drop the row")
-            try:
-                values[line_no - 2, column] = float(text)
-            except ValueError:
-                raise DataError(
-                    f"{file}:{line_no}: column {header[column]!r} holds {text!r}, not a number; "
-                    "encode categories as numbers first"
-                ) from None
-    if not np.isfinite(values).all():
-        raise DataError(f"{file}: holds inf or nan values; clean them first")
-    index = header.index(target)
-    x = np.delete(values, index, axis=1)
-    if x.shape[1] == 0:
-        raise DataError(f"{file}: has no feature columns besides the target {target!r}")
-    y = values[:, index]
-    if task == "classification":
-        if not np.all(y == np.round(y)):
-            raise DataError(f"{file}: target {target!r} holds non-integer values; use task: regression", "task")
-        classes, y = np.unique(y, return_inverse=True)
-        return _labels(x, y, class_names=[f"{c:g}" for c in classes])
-    return _values(x, y)
+
+def parquet(path: str, target: str, task: str, features: list[str] = (), drop: list[str] = (),
+            categorical: list[str] = (), base_dir: Path | None = None, **_: Any) -> Source:
+    """The csv dataset for a parquet file (needs pyarrow: ``pip install 'losszoo[parquet]'``)."""
+    from losszoo.data.tables import read_parquet, to_source
+
+    return to_source(read_parquet(_user_file(path, base_dir, "parquet")), target, task, features, drop, categorical)
+
+
+def image_folder(path: str, size: list[int] = (64, 64), channels: int = 3, task: str = "classification",
+                 base_dir: Path | None = None, **_: Any) -> Source:
+    """A folder of images, one sub-folder per class (see ``losszoo.data.images``)."""
+    from losszoo.data.images import image_folder as read
+
+    return read(path, list(size), channels, task, base_dir)
 
 
 def npz(path: str, task: str, base_dir: Path | None = None, **_: Any) -> Source:
-    """Arrays ``x`` and ``y`` from a numpy ``.npz`` file."""
+    """Arrays ``x`` and ``y`` from a numpy ``.npz`` file; class labels of any kind are mapped to 0..K-1."""
     file = _user_file(path, base_dir, "npz")
     try:
         with np.load(file) as arrays:
             if "x" not in arrays or "y" not in arrays:
                 raise DataError(f"{file}: needs arrays named x and y, found {', '.join(arrays.files) or 'none'}")
             x, y = arrays["x"], arrays["y"]
-    except (OSError, ValueError) as error:
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise DataError(f"{file}: holds Python objects (a pickled array); save numbers or strings, e.g. "
+                            "np.savez(p, x=x.astype(np.float32), y=y)") from None
         raise DataError(f"{file}: not a readable .npz file ({error})") from None
-    if len(x) != len(y) or len(x) == 0:
-        raise DataError(f"{file}: x has {len(x)} rows and y {len(y)}; they must match and be non-empty")
-    if not np.isfinite(x).all():
-        raise DataError(f"{file}: x holds inf or nan values")
+    except OSError as error:
+        raise DataError(f"{file}: not a readable .npz file ({error})") from None
+    found = array_problem(x, y, task)
+    if found:
+        raise DataError(f"{file}: {found[0]}", found[1])
     image_shape = tuple(x.shape[1:]) if x.ndim == 4 else None
+    # uint8 images stay pixels for the trainer to scale; everything else becomes float32.
+    x = x if x.dtype == np.uint8 and x.ndim == 4 else x.astype(np.float32)
     if task == "regression":
-        return _values(x, y)
+        return Source(x, y.astype(np.float32), "regression")
+    if task == "segmentation":
+        return Source(x, y.astype(np.int64), "segmentation", image_shape=image_shape)
+    classes, y = np.unique(y, return_inverse=True)
+    names = [f"{c:g}" if isinstance(c, float | np.floating) else str(c) for c in classes]
+    return Source(x, y.ravel().astype(np.int64), "classification", image_shape=image_shape, class_names=names)
+
+
+# --- the contract ----------------------------------------------------------------------------------
+
+
+def _shape(a: np.ndarray) -> str:
+    return "(" + ", ".join(str(n) for n in a.shape) + ("," if a.ndim == 1 else "") + ")"
+
+
+def array_problem(x: Any, y: Any, task: str) -> tuple[str, str] | None:
+    """What is wrong with ``x`` and ``y`` for ``task`` as ``(message, recipe key)``, or None.
+    Class labels may still be of any kind (strings, 3 / 7 / 9); :func:`check_source` asks more."""
+    for name, a in (("x", x), ("y", y)):
+        if not isinstance(a, np.ndarray):
+            hint = "; call .numpy() on a tensor" if type(a).__module__.startswith("torch") else ""
+            return f"{name} is a {type(a).__name__}, not a numpy array{hint}", "path"
+        if a.ndim == 0:
+            return f"{name} is a single value (a 0-d array), not one entry per sample", "path"
+    if x.dtype.kind not in "biuf":
+        return f"x holds {x.dtype} values, not numbers; encode text as numbers first", "path"
+    if x.ndim == 1:
+        return f"x has shape {_shape(x)}, one value per sample; features are (N, F): use x[:, None]", "path"
+    if x.ndim == 3:
+        return f"x has shape {_shape(x)}; images need a channel axis, (N, C, H, W): use x[:, None]", "path"
+    if x.ndim > 4:
+        return f"x has shape {_shape(x)}; features are (N, F), images (N, C, H, W)", "path"
+    if len(x) != len(y) or len(x) == 0:
+        return f"x has {len(x)} rows and y {len(y)}; they must match and be non-empty", "path"
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        return "x holds inf or nan values; clean them first", "path"
+    numeric = y.dtype.kind in "biuf"
+    if numeric and y.dtype.kind == "f" and not np.isfinite(y).all():
+        row = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))[0])
+        return f"y holds inf or nan values (the first in row {row}); clean them first", "path"
     if task == "segmentation":
         if x.ndim != 4 or y.shape != (x.shape[0], *x.shape[2:]):
-            raise DataError(f"{file}: segmentation needs x (N, C, H, W) and y (N, H, W), got {x.shape} and {y.shape}")
-        return Source(x.astype(np.float32), y.astype(np.int64), "segmentation", image_shape=image_shape)
-    classes, y = np.unique(y, return_inverse=True)
-    return _labels(x, y, image_shape=image_shape, class_names=[str(c) for c in classes])
+            return f"segmentation needs x (N, C, H, W) and y (N, H, W), got {_shape(x)} and {_shape(y)}", "path"
+        if not numeric or not np.all(y == np.round(y)) or y.min() < 0:
+            return "masks y must hold class indices 0, 1, 2, ...", "path"
+        return None
+    if task in ("multilabel", "boxes"):
+        width = "(N, 4) as x1, y1, x2, y2" if task == "boxes" else "(N, L), one column per label"
+        if y.ndim != 2 or (task == "boxes" and y.shape[1] != 4):
+            return f"y has shape {_shape(y)}; {task} needs {width}", "path"
+        if not numeric:
+            return f"y holds {y.dtype} values, not numbers", "path"
+        if task == "multilabel" and not np.isin(y, (0, 1)).all():
+            return "multilabel targets y must be 0 or 1", "path"
+        if task == "boxes" and ((y < 0).any() or (y > 1).any() or (y[:, 2:] < y[:, :2]).any()):
+            return "boxes y must be normalised to [0, 1] with x1 <= x2 and y1 <= y2", "path"
+        return None
+    if y.ndim != 1:
+        one_hot = y.ndim == 2 and numeric and task == "classification" and bool(np.all(y.sum(axis=1) == 1))
+        hint = ": it looks one-hot, save y.argmax(1)" if one_hot else "; save one column"
+        return f"y has shape {_shape(y)}; {task} needs one {'label' if task == 'classification' else 'value'} " \
+               f"per sample, (N,){hint}", "path"
+    if task == "regression":
+        if not numeric:
+            return f"y holds {y.dtype} values, not numbers; for class labels use task: classification", "task"
+        return None
+    if y.dtype.kind not in "biufUS":
+        return f"y holds {y.dtype} values; class labels are integers or strings", "path"
+    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        example = y[y != np.round(y)][0]
+        return f"y holds {example:g}, not a class label; for numbers to predict use task: regression", "task"
+    if len(np.unique(y)) < 2:
+        return f"y holds a single class ({y[0]}); classification needs at least two", "path"
+    return None
+
+
+def check_source(obj: Any, name: str) -> Source:
+    """What dataset ``name`` returned, checked against the contract (``docs/your-data.md``).
+
+    Raises DataError with key ``name``: the plugin's code must change, not a hyperparameter.
+    Returns the source, its ``image_shape`` filled in when ``x`` is (N, C, H, W).
+
+    >>> check_source((np.zeros((4, 2)), np.arange(4)), "mine")
+    Traceback (most recent call last):
+    ...
+    losszoo.errors.DataError: dataset 'mine' returned a tuple, not a losszoo.Dataset; return losszoo.Dataset(x, y, task="classification")
+    """  # noqa: E501
+    from losszoo.inputs import TARGETS_OF_TASK  # the tasks a dataset can fix, each with its target
+
+    who = f"dataset {name!r}"
+    if not isinstance(obj, Source):
+        hint = '; return losszoo.Dataset(x, y, task="classification")' if isinstance(obj, (tuple, list)) else ""
+        raise DataError(f"{who} returned a {type(obj).__name__}, not a losszoo.Dataset{hint}", "name")
+    if obj.task not in TARGETS_OF_TASK:
+        raise DataError(f"{who} returned task={obj.task!r}; it must be one of {', '.join(TARGETS_OF_TASK)}",
+                        "name")
+    found = array_problem(obj.x, obj.y, obj.task)
+    if found:
+        raise DataError(f"{who}: {found[0]}", "name")
+    problem = _contract_problem(obj)
+    if problem:
+        raise DataError(f"{who}: {problem}", "name")
+    if obj.x.ndim == 4 and obj.image_shape is None:
+        obj = replace(obj, image_shape=tuple(obj.x.shape[1:]))
+    return obj
+
+
+def _contract_problem(source: Source) -> str | None:
+    """What a source must hold beyond sound arrays: integer labels from 0, names, shapes, split."""
+    x, y = source.x, source.y
+    if source.task in ("classification", "segmentation"):
+        if y.dtype.kind not in "iu":
+            return f"y is {y.dtype}; class labels must be integers 0..K-1: return y.astype(np.int64)"
+        if y.min() < 0:
+            return f"y holds the label {y.min()}; class labels must be 0..K-1 (np.unique(y, return_inverse=True))"
+    if source.image_shape is not None:
+        shape = tuple(source.image_shape)
+        if len(shape) != 3 or int(np.prod(shape)) != int(np.prod(x.shape[1:])):
+            return f"image_shape {shape} is not (C, H, W) for rows of shape {x.shape[1:]}"
+        if x.ndim == 4 and shape != x.shape[1:]:
+            return f"image_shape {shape} differs from x's (C, H, W) {x.shape[1:]}"
+    names = source.class_names
+    if names is not None and source.task in ("classification", "segmentation") and len(names) < int(y.max()) + 1:
+        return f"class_names names {len(names)} classes; the labels go up to {int(y.max())}"
+    if names is not None and source.task == "multilabel" and len(names) != y.shape[1]:
+        return f"class_names names {len(names)} labels; y has {y.shape[1]} columns"
+    split = source.split
+    if split is not None:
+        if not isinstance(split, np.ndarray) or split.shape != (len(y),) or split.dtype.kind not in "iu":
+            return f"split must be an int array (N,) = ({len(y)},) of 0 train, 1 val, 2 test"
+        if not np.isin(split, (0, 1, 2)).all() or not (split == 0).any():
+            return "split must hold 0 (train), 1 (val) or 2 (test), and some 0s"
+    if not isinstance(source.warnings, list) or not all(isinstance(w, str) for w in source.warnings):
+        return "warnings must be a list of strings"
+    return None
