@@ -11,7 +11,7 @@ Tables (csv, parquet): ``losszoo.data.tables``; image folders:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,10 @@ class Source:
     class_names: list[str] | None = None  # the name of each label (or mask value), in label order
     split: np.ndarray | None = None  # (N,) 0 train, 1 val, 2 test: the data's own split, which replaces the random one
     warnings: list[str] = field(default_factory=list)  # for the user: files skipped and why
+
+    def __post_init__(self) -> None:
+        if self.image_shape is None and getattr(self.x, "ndim", 0) == 4:  # (N, C, H, W) says its own shape
+            self.image_shape = tuple(self.x.shape[1:])
 
 
 def _labels(x: np.ndarray, y: np.ndarray, **kw: Any) -> Source:
@@ -268,7 +272,6 @@ def check_source(obj: Any, name: str) -> Source:
     """What dataset ``name`` returned, checked against the contract (``docs/your-data.md``).
 
     Raises DataError with key ``name``: the plugin's code must change, not a hyperparameter.
-    Returns the source, its ``image_shape`` filled in when ``x`` is (N, C, H, W).
 
     >>> check_source((np.zeros((4, 2)), np.arange(4)), "mine")
     Traceback (most recent call last):
@@ -290,8 +293,6 @@ def check_source(obj: Any, name: str) -> Source:
     problem = _contract_problem(obj)
     if problem:
         raise DataError(f"{who}: {problem}", "name")
-    if obj.x.ndim == 4 and obj.image_shape is None:
-        obj = replace(obj, image_shape=tuple(obj.x.shape[1:]))
     return obj
 
 
