@@ -29,8 +29,20 @@ register_dataset = DATASETS.register
 register_model = MODELS.register
 register_metric = METRICS.register
 
+
+
+def __getattr__(name: str):
+    """``losszoo.Dataset``, what a dataset plugin returns, imported on first use (it needs numpy)."""
+    if name == "Dataset":
+        from losszoo.data.sources import Source
+
+        return Source
+    raise AttributeError(f"module 'losszoo' has no attribute {name!r}")
+
+
 __all__ = [
     "DataError",
+    "Dataset",
     "InvalidParameterError",
     "LosszooError",
     "Param",

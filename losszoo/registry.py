@@ -11,37 +11,21 @@ imported the first time something is built from it.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import difflib
 import fnmatch
 import importlib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from losszoo.errors import InvalidParameterError, LosszooError, UnknownNameError
+from losszoo.inputs import INPUT_KINDS
 
 #: Parameter types, as a recipe writes them.
-TYPES = ("float", "int", "bool", "str", "ints", "floats", "float_or_floats")
-
-#: What a loss or metric consumes; the trainer builds the model head from it.
-INPUTS = {
-    "logits": "class logits (N, C)",
-    "embeddings": "embeddings (N, D); class centres inside the loss",
-    "values": "predicted values (N,)",
-    "mean_var": "predicted mean and raw variance (N, 2)",
-    "pixel_logits": "per-pixel class logits (N, C, H, W)",
-}
-
-#: Tasks each input kind serves.
-TASKS_OF_INPUT = {
-    "logits": ("classification", "segmentation"),  # per-pixel when given (N, C, H, W)
-    "embeddings": ("classification",),
-    "values": ("regression",),
-    "mean_var": ("regression",),
-    "pixel_logits": ("segmentation",),
-}
+TYPES = ("float", "int", "bool", "str", "ints", "floats", "float_or_floats", "strs")
 
 
 def yaml_repr(value: Any) -> str:
@@ -63,44 +47,60 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: What each parameter type admits, and how a message says it.
+_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "float": (_is_number, "a number"),
+    "int": (_is_int, "an integer"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "ints": (lambda v: isinstance(v, (list, tuple)) and all(_is_int(x) for x in v), "a list of integers"),
+    "floats": (lambda v: isinstance(v, (list, tuple)) and all(_is_number(x) for x in v), "a list of numbers"),
+    "float_or_floats": (
+        lambda v: _is_number(v) or (isinstance(v, (list, tuple)) and all(_is_number(x) for x in v)),
+        "a number or a list of numbers",
+    ),
+    "strs": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v), "a list of strings"),
+}
+
+
 def _type_problem(kind: str, value: Any) -> str | None:
-    if kind == "float":
-        ok = _is_number(value)
-    elif kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind == "bool":
-        ok = isinstance(value, bool)
-    elif kind == "str":
-        ok = isinstance(value, str)
-    elif kind == "ints":
-        ok = isinstance(value, (list, tuple)) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        )
-    elif kind == "floats":
-        ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
-    elif kind == "float_or_floats":
-        ok = _is_number(value) or (
-            isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
-        )
-    else:  # pragma: no cover - guarded in Param.__post_init__
-        raise AssertionError(kind)
-    if ok:
-        return None
-    wanted = {
-        "float": "a number",
-        "int": "an integer",
-        "bool": "true or false",
-        "str": "a string",
-        "ints": "a list of integers",
-        "floats": "a list of numbers",
-        "float_or_floats": "a number or a list of numbers",
-    }[kind]
-    return f"must be {wanted}, got {yaml_repr(value)}"
+    admits, wanted = _TYPE_CHECKS[kind]
+    return None if admits(value) else f"must be {wanted}, got {yaml_repr(value)}"
+
+
+@dataclass(frozen=True)
+class Tune:
+    """The range a tuner searches for one hyperparameter, declared next to it.
+
+    Numbers are drawn from ``[low, high]`` (on a log scale with ``log``);
+    an ``int`` parameter draws integers. The range must lie within the
+    parameter's bounds (a registry-wide test checks it).
+    """
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"tune range needs low < high, got [{self.low}, {self.high}]")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log tune range needs low > 0, got {self.low}")
+
+    def describe(self) -> str:
+        return f"[{self.low:g}, {self.high:g}]" + (" log" if self.log else "")
 
 
 @dataclass(frozen=True)
 class Param:
-    """One hyperparameter: its default, type, bounds and a one-line meaning."""
+    """One hyperparameter: its default, type, bounds, tuning range and a one-line meaning.
+
+    Numbers must be finite unless ``finite=False`` (Barron's alpha may be -inf).
+    """
 
     name: str
     default: Any
@@ -113,10 +113,16 @@ class Param:
     choices: tuple[Any, ...] | None = None
     nullable: bool = False
     short: str | None = None  # abbreviation used in run labels, e.g. "m" for margin
+    tune: Tune | None = None  # the range `tune:` searches when a recipe gives no space
+    finite: bool = True
+    example: Any = None  # shown in `losszoo show` snippets where the default cannot stand (a file's path)
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
             raise ValueError(f"Param {self.name!r}: type must be one of {TYPES}")
+        if isinstance(self.tune, tuple):  # Param(..., tune=(0.1, 0.8)) or (1e-4, 1e-2, "log")
+            low, high, *log = self.tune
+            object.__setattr__(self, "tune", Tune(low, high, log == ["log"]))
 
     def bounds(self) -> str:
         """The admissible values in words: ``> 0``, ``[0, 1)``, ``one of a, b``."""
@@ -141,6 +147,13 @@ class Param:
             return [float(v) for v in value]
         return float(value)
 
+    def within(self, v: float) -> bool:
+        """Whether the number ``v`` lies within the bounds (finiteness aside)."""
+        return not (
+            math.isnan(v) or (self.gt is not None and not v > self.gt) or (self.ge is not None and not v >= self.ge)
+            or (self.lt is not None and not v < self.lt) or (self.le is not None and not v <= self.le)
+        )
+
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is not admissible, or None when it is."""
         if value is None:
@@ -158,11 +171,41 @@ class Param:
         for v in numbers:
             if not _is_number(v):
                 continue
-            if math.isnan(v) or (self.gt is not None and not v > self.gt) or (
-                self.ge is not None and not v >= self.ge
-            ) or (self.lt is not None and not v < self.lt) or (self.le is not None and not v <= self.le):
+            if self.finite and math.isinf(v):
+                return f"must be a finite number{' ' + self.bounds() if self.bounds() else ''}, got {yaml_repr(v)}"
+            if not self.within(v):
                 return f"must be {self.bounds()}, got {yaml_repr(v)}"
         return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule over several values of one entry: its hyperparameters together, or with the data.
+
+    ``check(values)`` is True when admissible, and False or a message in its
+    own words when not; ``values`` holds the resolved
+    hyperparameters and the context (``num_classes``, ``embedding_dim``; for a
+    dataset its :class:`Facts` as ``samples``, ``classes``, ...). ``needs``
+    names the context keys it reads: without them (a loss built by hand
+    without ``num_classes``) the rule waits for the trainer, which has them.
+    ``key`` is the hyperparameter the message blames, so a recipe error points
+    at its line; ``message`` is formatted with the values, e.g.
+    ``"must be > l_a = {l_a:g}, got {u_a:g}"``.
+    """
+
+    key: str
+    message: str
+    check: Callable[[Mapping[str, Any]], bool | str]
+    needs: tuple[str, ...] = ()
+
+    def problem(self, values: Mapping[str, Any]) -> str | None:
+        """None when the rule holds; else its message, or the words ``check`` returned instead of False."""
+        if any(values.get(k) is None for k in self.needs):
+            return None
+        verdict = self.check(values)
+        if verdict is True:
+            return None
+        return verdict if isinstance(verdict, str) else self.message.format(**values)
 
 
 #: Keys the trainer supplies to a loss, not hyperparameters a user sets.
@@ -170,8 +213,29 @@ CONTEXT_KEYS = ("num_classes", "embedding_dim", "class_counts", "in_channels")
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What the recipe checks know of a dataset before its runs: its task and sizes.
+
+    Built-in datasets declare them (or a function of their parameters); a
+    user's file or a plugin's dataset is read when the recipe is validated,
+    and its facts come from what it returned.
+    """
+
+    task: str
+    samples: int
+    classes: int | None = None  # classes (or labels) of a classification, segmentation or multi-label task
+    smallest_class: int | None = None  # samples of the rarest class (stratified splits need 2)
+    features: int | None = None
+    image_shape: tuple[int, ...] | None = None  # (C, H, W) when the samples are images
+
+    def as_context(self) -> dict[str, Any]:
+        return {"task": self.task, "samples": self.samples, "classes": self.classes,
+                "smallest_class": self.smallest_class, "features": self.features, "image_shape": self.image_shape}
+
+
+@dataclass(frozen=True)
 class Entry:
-    """A registered name and everything losszoo knows about it."""
+    """A registered name and what losszoo knows about it; one subclass per kind."""
 
     kind: str  # "loss" | "dataset" | "model" | "metric"
     name: str
@@ -179,18 +243,11 @@ class Entry:
     family: str = ""
     summary: str = ""
     params: tuple[Param, ...] = ()
-    input: str = ""  # what a loss or metric consumes (INPUTS)
-    target_kind: str = ""  # "labels" | "values" | "masks"
-    context: tuple[str, ...] = ()  # CONTEXT_KEYS this loss or model needs
+    rules: tuple[Rule, ...] = ()
     paper: str = ""
     formula: str = ""
     reference: str = ""  # the library it equals, or "formula"
-    elementwise: bool = False  # accepts reduction="mean" | "sum" | "none"
-    needs_pairs: bool = False  # batches must hold several samples of each class
-    higher_is_better: bool | None = None  # metrics
-    task: str = ""  # datasets: the task they fix; metrics: the task they measure
     origin: str = "built-in"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:
@@ -212,8 +269,9 @@ class Entry:
         known = ", ".join(names) if names else "none"
         return f"unknown hyperparameter of {self.qualified}{hint} (it takes: {known})"
 
-    def problems(self, given: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """Every problem with ``given`` hyperparameters, as ``(key, message)``."""
+    def problems(self, given: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+        """Every problem with ``given`` hyperparameters, as ``(key, message)``: unknown keys,
+        types and bounds first; then, when those are fine, the entry's rules with ``context``."""
         known = {p.name: p for p in self.params}
         found = []
         for key, value in given.items():
@@ -223,17 +281,36 @@ class Entry:
             problem = known[key].problem(value)
             if problem:
                 found.append((key, problem))
+        if not found:
+            found = self.rule_problems(self._resolved(given), context)
         return found
 
-    def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults filled in and every value checked; raises InvalidParameterError."""
-        problems = self.problems(given)
+    def rule_problems(self, params: Mapping[str, Any], context: Mapping[str, Any] | None = None
+                      ) -> list[tuple[str, str]]:
+        """The entry's rules on resolved ``params`` and whatever ``context`` is known."""
+        values = {**(context or {}), **params}
+        return [(rule.key, problem) for rule in self.rules if (problem := rule.problem(values))]
+
+    def check(self, params: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> None:
+        """Raise InvalidParameterError for the first broken rule: the one check that a recipe,
+        ``create_loss`` and a module built by hand all run."""
+        problems = self.rule_problems(params, context)
         if problems:
             key, message = problems[0]
             raise InvalidParameterError(f"{self.name}.{key}: {message}", key)
+
+    def _resolved(self, given: Mapping[str, Any]) -> dict[str, Any]:
         resolved = self.defaults()
         resolved.update({key: self.param(key).normalize(value) for key, value in given.items()})
         return resolved
+
+    def resolve(self, given: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults filled in and every value and rule checked; raises InvalidParameterError."""
+        problems = self.problems(given, context)
+        if problems:
+            key, message = problems[0]
+            raise InvalidParameterError(f"{self.name}.{key}: {message}", key)
+        return self._resolved(given)
 
     def load(self) -> Any:
         """The implementation, imported on first use."""
@@ -241,6 +318,53 @@ class Entry:
             return self.target
         module, _, attribute = self.target.partition(":")
         return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True)
+class LossEntry(Entry):
+    input: str = ""  # the InputKind it consumes (losszoo.inputs)
+    target_kind: str = ""  # "labels" | "values" | "masks" | "multilabel" | "boxes"
+    context: tuple[str, ...] = ()  # CONTEXT_KEYS it needs
+    elementwise: bool = False  # accepts reduction="mean" | "sum" | "none"
+    needs_pairs: bool = False  # batches must hold several samples of each class
+    input_range: tuple[float, float] | None = None  # open interval of admissible inputs (msle: > 0)
+    target_range: tuple[float, float] | None = None  # open interval of admissible targets
+    no_gradcheck: str = ""  # why gradcheck does not apply (a gradient stopped by design)
+    classifies: bool = False  # embeddings whose class centres classify: default metrics include accuracy
+
+
+@dataclass(frozen=True)
+class MetricEntry(Entry):
+    input: str = ""
+    target_kind: str = ""
+    task: str = ""  # the task it measures
+    higher_is_better: bool | None = None
+    value_range: tuple[float, float] = (-math.inf, math.inf)  # where values (and intervals) can lie
+    default: bool = False  # reported when a recipe names no metrics (catalogue order; the first selects)
+    computed_with: str = ""  # "module:function" computing this and sibling metrics in one pass
+
+
+@dataclass(frozen=True)
+class ModelEntry(Entry):
+    input: str = ""  # "features" or "images"
+    tasks: tuple[str, ...] = ("classification", "regression", "multilabel", "boxes")
+
+
+@dataclass(frozen=True)
+class DatasetEntry(Entry):
+    task: str | None = ""  # None: the `task` hyperparameter says (a user's file)
+    images: bool = False  # samples are images (cnn, resnet, unet can read them)
+    facts: Facts | Callable[[Mapping[str, Any]], Facts] | None = None  # None: read the data to know
+
+    def task_of(self, params: Mapping[str, Any]) -> str:
+        return params["task"] if self.task is None else self.task
+
+    def facts_of(self, params: Mapping[str, Any]) -> Facts | None:
+        return self.facts(params) if callable(self.facts) else self.facts
+
+
+ENTRY_TYPES: dict[str, type[Entry]] = {"loss": LossEntry, "metric": MetricEntry, "model": ModelEntry,
+                                       "dataset": DatasetEntry}
 
 
 def natural_key(name: str) -> list[Any]:
@@ -313,7 +437,9 @@ class Registry:
         """Registered names matching a shell-style ``pattern``, in natural order."""
         return [e.name for e in self.entries(pattern, family)]
 
-    def entries(self, pattern: str | None = None, family: str | None = None) -> list[Entry]:
+    def entries(self, pattern: str | None = None, family: str | None = None, order: str = "natural") -> list[Entry]:
+        """Entries matching ``pattern`` and ``family``, in natural name order (``order="catalogue"``: as declared,
+        built-ins first)."""
         self._load_catalogue()
         chosen = [
             e
@@ -321,7 +447,7 @@ class Registry:
             if (pattern is None or fnmatch.fnmatchcase(e.name, pattern))
             and (family is None or e.family == family)
         ]
-        return sorted(chosen, key=lambda e: natural_key(e.name))
+        return chosen if order == "catalogue" else sorted(chosen, key=lambda e: natural_key(e.name))
 
     def families(self) -> list[str]:
         self._load_catalogue()
@@ -351,16 +477,25 @@ class Registry:
             params = _as_params(entry_name, meta.pop("params", ()))
             meta.setdefault("origin", PLUGIN_ORIGIN.get())
             if self.kind in ("loss", "metric"):
-                if meta.get("input") not in INPUTS:
+                kind = INPUT_KINDS.get(meta.get("input"))
+                if kind is None:
                     raise LosszooError(
-                        f"{self.kind} {entry_name!r} must declare input= one of {', '.join(INPUTS)} "
+                        f"{self.kind} {entry_name!r} must declare input= one of {', '.join(INPUT_KINDS)} "
                         f"(got {meta.get('input')!r})"
                     )
-                meta.setdefault("target_kind", _TARGET_OF_INPUT[meta["input"]])
+                meta.setdefault("target_kind", kind.targets[0])
+                if self.kind == "metric":
+                    meta.setdefault("task", kind.tasks[0])
             if self.kind == "metric" and meta.get("higher_is_better") is None:
                 raise LosszooError(f"metric {entry_name!r} must declare higher_is_better=True or False")
             meta.setdefault("family", "custom")
-            self.add(Entry(kind=self.kind, name=entry_name, target=obj, params=params, **meta))
+            try:
+                entry = ENTRY_TYPES[self.kind](kind=self.kind, name=entry_name, target=obj, params=params, **meta)
+            except TypeError as error:  # an unknown keyword: say which ones a plugin may give
+                fields = ", ".join(f.name for f in dataclasses.fields(ENTRY_TYPES[self.kind])
+                                   if f.name not in ("kind", "name", "target"))
+                raise LosszooError(f"{self.kind} {entry_name!r}: {error} (it takes: {fields})") from None
+            self.add(entry)
             return obj
 
         return decorate
@@ -369,8 +504,6 @@ class Registry:
         self._entries[name] = replace(self.get(name), **changes)
 
 
-_TARGET_OF_INPUT = {"logits": "labels", "embeddings": "labels", "values": "values", "mean_var": "values",
-                    "pixel_logits": "masks"}
 _TYPE_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "str"}
 
 #: Where entries registered right now come from; the plugin loader sets it.

@@ -53,8 +53,8 @@ def example(entry: Entry, dtype: torch.dtype = torch.float64, seed: int = 0,
     """Random input of the loss's declared kind (requires grad) and a matching target."""
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(batch) % NUM_CLASSES
-    lo, hi = entry.extra.get("input_range", (None, None))
-    t_lo, t_hi = entry.extra.get("target_range", (None, None))
+    lo, hi = entry.input_range or (None, None)
+    t_lo, t_hi = entry.target_range or (None, None)
 
     def draw(*shape: int, low: float | None = None, high: float | None = None) -> torch.Tensor:
         if low is not None and high is not None:
@@ -98,7 +98,7 @@ def extremes(entry: Entry, loss: torch.nn.Module, dtype: torch.dtype = torch.flo
                 cases["cosine exactly -1 (opposite the class centre)"] = -centres[y].clone()
         cases["all embeddings equal"] = x[:1].expand_as(x).clone()
     elif entry.input == "values":
-        lo, hi = entry.extra.get("input_range", (-1e4, 1e4))
+        lo, hi = entry.input_range or (-1e4, 1e4)
         cases["values at the top of their range"] = torch.full_like(x, min(hi, 1e4) - 1e-3)
         cases["values at the bottom of their range"] = torch.full_like(x, max(lo, -1e4) + 1e-3)
     elif entry.input == "mean_var":
@@ -169,8 +169,8 @@ def check_reductions(entry: Entry) -> str:
 
 
 def check_gradcheck(entry: Entry) -> str:
-    if entry.extra.get("no_gradcheck"):
-        return "not applicable: " + entry.extra["no_gradcheck"]
+    if entry.no_gradcheck:
+        return "not applicable: " + entry.no_gradcheck
     loss = build(entry)
     loss.eval()  # running statistics stay fixed while finite differences are taken
     x, y = example(entry, seed=3, batch=BATCH)

@@ -5,7 +5,7 @@ lands."""
 import pytest
 
 import losszoo
-from losszoo.registry import TASKS_OF_INPUT
+from losszoo.inputs import INPUT_KINDS
 
 DATASET_OF_TASK = {
     "classification": "iris",
@@ -19,7 +19,7 @@ MODEL_OF_TASK = {"classification": {"name": "mlp", "hidden": [16], "embedding_di
 
 @pytest.mark.parametrize("name", losszoo.list_losses())
 def test_loss_trains_in_a_recipe(name, runs):
-    task = TASKS_OF_INPUT[losszoo.loss_spec(name).input][0]
+    task = INPUT_KINDS[losszoo.loss_spec(name).input].tasks[0]
     results = losszoo.train({
         "experiment": "every-loss", "dataset": DATASET_OF_TASK[task], "model": MODEL_OF_TASK[task],
         "loss": name, "train": {"epochs": 2, "batch_size": 16},

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from losszoo.registry import Entry, Param
+from losszoo.registry import DatasetEntry, Facts, LossEntry, MetricEntry, ModelEntry, Param, Rule, Tune
 
-__all__ = ["Param", "loss", "metric", "model", "dataset"]
-
-
-def loss(name: str, target: str, **metadata: Any) -> Entry:
-    return Entry(kind="loss", name=name, target=target, **metadata)
+__all__ = ["Facts", "Param", "Rule", "Tune", "dataset", "loss", "metric", "model"]
 
 
-def metric(name: str, target: str, **metadata: Any) -> Entry:
-    return Entry(kind="metric", name=name, target=target, **metadata)
+def loss(name: str, target: str, **metadata: Any) -> LossEntry:
+    return LossEntry(kind="loss", name=name, target=target, **metadata)
 
 
-def model(name: str, target: str, **metadata: Any) -> Entry:
-    return Entry(kind="model", name=name, target=target, **metadata)
+def metric(name: str, target: str, **metadata: Any) -> MetricEntry:
+    return MetricEntry(kind="metric", name=name, target=target, **metadata)
 
 
-def dataset(name: str, target: str, **metadata: Any) -> Entry:
-    return Entry(kind="dataset", name=name, target=target, **metadata)
+def model(name: str, target: str, **metadata: Any) -> ModelEntry:
+    return ModelEntry(kind="model", name=name, target=target, **metadata)
+
+
+def dataset(name: str, target: str, **metadata: Any) -> DatasetEntry:
+    return DatasetEntry(kind="dataset", name=name, target=target, **metadata)

@@ -4,8 +4,8 @@ radians (pytorch-metric-learning takes ArcFace's in degrees)."""
 
 import math
 
-from losszoo.catalog import Param, loss
-from losszoo.registry import Entry
+from losszoo.catalog import Param, Rule, loss
+from losszoo.registry import LossEntry
 
 _IMPL = "losszoo.losses.margin"
 _CONTEXT = ("num_classes", "embedding_dim")
@@ -16,7 +16,7 @@ def _scale(default: float) -> Param:
     return Param("scale", default, "multiplies the logits before softmax", gt=0.0, short="s")
 
 
-def _embedding_loss(name: str, cls: str, **metadata) -> Entry:
+def _embedding_loss(name: str, cls: str, **metadata) -> LossEntry:
     return loss(
         name,
         f"{_IMPL}:{cls}",
@@ -24,6 +24,7 @@ def _embedding_loss(name: str, cls: str, **metadata) -> Entry:
         input="embeddings",
         target_kind="labels",
         context=_CONTEXT,
+        classifies=True,
         **metadata,
     )
 
@@ -122,6 +123,8 @@ ENTRIES = [
             Param("dynamic", True, "adapt the scale every training step (false: fixed AdaCos)", type="bool",
                   short="dyn"),
         ),
+        rules=(Rule("num_classes", "needs at least 3 classes: its scale sqrt(2) log(C - 1) is 0 for C = {num_classes}",
+                    lambda v: v["num_classes"] >= 3, needs=("num_classes",)),),
         paper="Zhang et al., AdaCos: Adaptively Scaling Cosine Logits for Deep Face Representations, CVPR 2019",
         formula="CE(s_t cos(theta_j)), s_t = log(mean_i sum_{j != y_i} exp(s_{t-1} cos theta_ij)) "
         "/ cos(min(pi/4, median theta_y)), s_0 = sqrt(2) log(C - 1)",
@@ -158,7 +161,7 @@ ENTRIES = [
         reference="formula",
         # The paper stops the gradient through the norm, so finite differences see a slope autograd does not;
         # tests/losses/test_margin.py gradchecks it with the norms held fixed instead.
-        extra={"no_gradcheck": "the embedding norm is detached by design (as in the paper)"},
+        no_gradcheck="the embedding norm is detached by design (as in the paper)",
     ),
     _embedding_loss(
         "magface",
@@ -171,6 +174,10 @@ ENTRIES = [
             Param("u_m", 0.8, "margin at the upper magnitude (radians, >= l_m)", ge=0.0, lt=_RIGHT_ANGLE, short="um"),
             Param("lambda_g", 35.0, "weight of the magnitude regulariser", ge=0.0, short="lg"),
             _scale(64.0),
+        ),
+        rules=(
+            Rule("l_a", "must be below u_a = {u_a:g}, got {l_a:g}", lambda v: v["l_a"] < v["u_a"]),
+            Rule("u_m", "must be >= l_m = {l_m:g}, got {u_m:g}", lambda v: v["l_m"] <= v["u_m"]),
         ),
         paper="Meng et al., MagFace: A Universal Representation for Face Recognition and Quality Assessment, CVPR 2021",
         formula="CE(s * cos(theta_j + m(a) [j = y])) + lambda_g mean(a / u_a^2 + 1 / a), a = clip(||x||, l_a, u_a), "

@@ -98,10 +98,8 @@ ENTRIES = [
         paper="Sun et al., Circle Loss: A Unified Perspective of Pair Similarity Optimization, CVPR 2020",
         formula="softplus(lse_P -g a_p (s - 1 + m) + lse_N g a_n (s - m)),  a_p = [1 + m - s]_+, a_n = [s + m]_+",
         reference=f"{_PML}.CircleLoss",
-        extra={
-            "no_gradcheck": "the self-paced weights a_p, a_n are constants in the gradient (paper, authors' code, "
-            "PML), so the gradient is not that of the value; tests check it against the frozen-weight loss",
-        },
+        no_gradcheck="the self-paced weights a_p, a_n are constants in the gradient (paper, authors' code, PML), "
+        "so the gradient is not that of the value; tests check it against the frozen-weight loss",
     ),
     _pair_loss(
         "supcon",

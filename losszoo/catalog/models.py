@@ -41,7 +41,7 @@ ENTRIES = [
                     "with the same parameters", type="bool"),
               _EMBEDDING,
           )),
-    model("unet", "losszoo.models.unet:UNet", family="conv", input="images", extra={"tasks": ("segmentation",)},
+    model("unet", "losszoo.models.unet:UNet", family="conv", input="images", tasks=("segmentation",),
           summary="small U-Net: per-pixel class logits (N, C, H, W) from conv blocks with skip concatenation",
           paper="Ronneberger et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, MICCAI 2015",
           params=(

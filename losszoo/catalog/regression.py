@@ -1,6 +1,6 @@
 """Regression losses on predicted values. Implementations: losszoo/losses/regression.py.
 
-``input_range`` and ``target_range`` in ``extra`` are open intervals the shared
+``input_range`` and ``target_range`` are open intervals the shared
 tests draw valid examples from, for losses whose formula has a restricted domain.
 """
 
@@ -79,7 +79,7 @@ ENTRIES = [
         paper="no single paper: squared error on log(1 + y), standard for targets spanning orders of magnitude",
         formula="(log(1 + x) - log(1 + y))^2,  x, y > -1",
         reference="formula; equals sklearn.metrics.mean_squared_log_error",
-        extra={"input_range": (0.0, 10.0), "target_range": (0.0, 10.0)},
+        input_range=(0.0, 10.0), target_range=(0.0, 10.0),
     ),
     _regression(
         "mape",
@@ -89,7 +89,7 @@ ENTRIES = [
         paper="de Myttenaere et al., Mean Absolute Percentage Error for regression models, Neurocomputing 2016",
         formula="|x - y| / max(|y|, eps)",
         reference="formula; equals sklearn.metrics.mean_absolute_percentage_error",
-        extra={"target_range": (1.0, 10.0)},
+        target_range=(1.0, 10.0),
     ),
     _regression(
         "poisson_nll",
@@ -103,7 +103,7 @@ ENTRIES = [
         paper="Nelder & Wedderburn, Generalized Linear Models, JRSS A 1972",
         formula="exp(x) - y x  (log_input)  or  x - y log(x + eps)",
         reference="torch.nn.functional.poisson_nll_loss",
-        extra={"target_range": (0.0, 10.0)},
+        target_range=(0.0, 10.0),
     ),
     _regression(
         "gaussian_nll",
@@ -170,7 +170,7 @@ ENTRIES = [
         params=(
             Param(
                 "alpha", 1.0, "shape: 2 squared, 1 Charbonnier, 0 Cauchy, -2 Geman-McClure, -inf Welsch",
-                le=2.0, short="a",
+                le=2.0, short="a", finite=False,
             ),
             _scale("width of the quadratic bowl, in units of the target"),
             Param("adaptive", False, "learn alpha; the loss becomes the negative log-likelihood", type="bool",

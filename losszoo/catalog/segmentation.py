@@ -7,8 +7,8 @@ inside and drops pixels labelled ``ignore_index`` from every sum.
 
 from typing import Any
 
-from losszoo.catalog import Param, loss
-from losszoo.registry import Entry
+from losszoo.catalog import Param, Rule, loss
+from losszoo.registry import LossEntry
 
 _IMPL = "losszoo.losses.segmentation"
 
@@ -16,6 +16,11 @@ _IGNORE = Param("ignore_index", -100, "mask value of pixels that count nowhere",
 _EPS = Param("eps", 1e-8, "added to the denominator of the overlap ratio", ge=0.0, short="eps")
 _ALPHA = Param("alpha", 0.3, "weight of the false positives", ge=0.0, short="a")
 _BETA = Param("beta", 0.7, "weight of the false negatives", ge=0.0, short="b")
+#: Every segmentation loss: a softmax over one class is constant.
+_TWO_CLASSES = Rule("num_classes", "needs at least 2 classes (a binary task passes two channels), got {num_classes}",
+                    lambda v: v["num_classes"] >= 2, needs=("num_classes",))
+_TVERSKY_WEIGHTS = Rule("alpha", "alpha and beta cannot both be 0: every index would be 1",
+                        lambda v: v["alpha"] + v["beta"] > 0)
 
 
 def _average(default: str) -> Param:
@@ -25,7 +30,7 @@ def _average(default: str) -> Param:
     )
 
 
-def _segmentation_loss(name: str, cls: str, **metadata: Any) -> Entry:
+def _segmentation_loss(name: str, cls: str, rules: tuple[Rule, ...] = (), **metadata: Any) -> LossEntry:
     return loss(
         name,
         f"{_IMPL}:{cls}",
@@ -33,6 +38,7 @@ def _segmentation_loss(name: str, cls: str, **metadata: Any) -> Entry:
         input="pixel_logits",
         target_kind="masks",
         context=("num_classes",),
+        rules=(_TWO_CLASSES, *rules),
         **metadata,
     )
 
@@ -61,6 +67,7 @@ ENTRIES = [
         "TverskyLoss",
         summary="Dice with separate weights on false positives and false negatives",
         params=(_ALPHA, _BETA, _EPS, _IGNORE),
+        rules=(_TVERSKY_WEIGHTS,),
         paper="Salehi, Erdogmus & Gholipour, Tversky Loss Function for Image Segmentation, MLMI 2017",
         formula="1 - mean_c tp / (tp + alpha fp + beta fn + eps), over the classes present in each image",
         reference="kornia.losses.tversky_loss",
@@ -76,6 +83,7 @@ ENTRIES = [
             _EPS,
             _IGNORE,
         ),
+        rules=(_TVERSKY_WEIGHTS,),
         paper="Abraham & Khan, A Novel Focal Tversky Loss Function, ISBI 2019",
         formula="mean_c (1 - TI_c)^gamma,  TI = tp / (tp + alpha fp + beta fn + eps)",
         reference="formula",
@@ -100,6 +108,8 @@ ENTRIES = [
             _EPS,
             _IGNORE,
         ),
+        rules=(Rule("lambda_dice", "lambda_dice and lambda_ce cannot both be 0: the loss would be 0",
+                    lambda v: v["lambda_dice"] + v["lambda_ce"] > 0),),
         paper="Isensee et al., nnU-Net, Nature Methods 2021",
         formula="lambda_dice * dice + lambda_ce * mean_pixels(-log p_y)",
         reference="formula",

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losszoo.errors import InvalidParameterError
 from losszoo.losses._common import check_labels, check_reduction, reduce
+from losszoo.registry import LOSSES
 
 # Keeps sin(theta) = sqrt(1 - cos^2) differentiable at cosines of exactly +-1.
 _SIN_EPS = 1e-12
@@ -609,11 +609,7 @@ class AdaCosLoss(CentreLoss):
     """
 
     def __init__(self, num_classes: int, embedding_dim: int, dynamic: bool = True):
-        if num_classes < 3:
-            raise InvalidParameterError(
-                f"adacos needs num_classes >= 3 (its scale sqrt(2) log(C - 1) is 0 for C = {num_classes})",
-                "num_classes",
-            )
+        LOSSES.get("adacos").check({"dynamic": dynamic}, {"num_classes": num_classes})
         super().__init__(num_classes, embedding_dim, scale=None)
         self.dynamic = dynamic
         self.register_buffer("scale", torch.tensor(math.sqrt(2.0) * math.log(num_classes - 1)))
@@ -710,10 +706,7 @@ class MagFaceLoss(CentreLoss):
         lambda_g: float = 35.0,
         scale: float = 64.0,
     ):
-        if not l_a < u_a:
-            raise InvalidParameterError(f"magface.u_a: must be > l_a = {l_a}, got {u_a}", "u_a")
-        if not l_m <= u_m:
-            raise InvalidParameterError(f"magface.u_m: must be >= l_m = {l_m}, got {u_m}", "u_m")
+        LOSSES.get("magface").check(dict(l_a=l_a, u_a=u_a, l_m=l_m, u_m=u_m))
         super().__init__(num_classes, embedding_dim, scale)
         self.l_a, self.u_a, self.l_m, self.u_m, self.lambda_g = l_a, u_a, l_m, u_m, lambda_g
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losszoo.errors import InvalidParameterError
 from losszoo.losses._common import check_labels
+from losszoo.registry import LOSSES
 
 AVERAGES = ("micro", "macro")
 
@@ -287,18 +287,18 @@ def dice_ce_loss(
 
 
 class SegmentationLoss(nn.Module):
-    """Base: holds ``num_classes`` and ``ignore_index`` and checks logits and masks before scoring."""
+    """Base: checks the entry's rules (catalog/segmentation.py) once, holds ``num_classes``,
+    ``ignore_index`` and the hyperparameters, and checks logits and masks before scoring."""
 
-    def __init__(self, num_classes: int, ignore_index: int = -100):
+    name = ""  # the registry entry whose rules the constructor evaluates
+
+    def __init__(self, num_classes: int, ignore_index: int = -100, **hyperparameters: object):
         super().__init__()
-        if num_classes < 2:
-            raise InvalidParameterError(
-                f"{type(self).__name__} needs num_classes >= 2: the softmax over one class is constant "
-                "(a binary task passes two channels)",
-                "num_classes",
-            )
+        LOSSES.get(self.name).check(hyperparameters, {"num_classes": num_classes})
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        for key, value in hyperparameters.items():
+            setattr(self, key, value)
 
     def _check(self, logits: torch.Tensor, masks: torch.Tensor) -> None:
         if logits.ndim != 4 or logits.shape[1] != self.num_classes:
@@ -318,10 +318,10 @@ class SegmentationLoss(nn.Module):
 class DiceLoss(SegmentationLoss):
     """Soft Dice loss, micro or macro averaged."""
 
+    name = "dice"
+
     def __init__(self, num_classes: int, average: str = "micro", eps: float = 1e-8, ignore_index: int = -100):
-        super().__init__(num_classes, ignore_index)
-        self.average = average
-        self.eps = eps
+        super().__init__(num_classes, ignore_index, average=average, eps=eps)
 
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         self._check(logits, masks)
@@ -331,32 +331,25 @@ class DiceLoss(SegmentationLoss):
 class JaccardLoss(SegmentationLoss):
     """Soft Jaccard (IoU) loss, micro or macro averaged."""
 
+    name = "jaccard"
+
     def __init__(self, num_classes: int, average: str = "macro", eps: float = 1e-8, ignore_index: int = -100):
-        super().__init__(num_classes, ignore_index)
-        self.average = average
-        self.eps = eps
+        super().__init__(num_classes, ignore_index, average=average, eps=eps)
 
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         self._check(logits, masks)
         return jaccard_loss(logits, masks, self.average, self.eps, self.ignore_index)
 
 
-def _check_tversky_weights(alpha: float, beta: float) -> None:
-    if alpha == 0 and beta == 0:
-        raise InvalidParameterError("alpha and beta cannot both be 0: every index would be 1", "alpha")
-
-
 class TverskyLoss(SegmentationLoss):
     """Tversky loss: false positives weighted by alpha, false negatives by beta."""
+
+    name = "tversky"
 
     def __init__(
         self, num_classes: int, alpha: float = 0.3, beta: float = 0.7, eps: float = 1e-8, ignore_index: int = -100
     ):
-        super().__init__(num_classes, ignore_index)
-        _check_tversky_weights(alpha, beta)
-        self.alpha = alpha
-        self.beta = beta
-        self.eps = eps
+        super().__init__(num_classes, ignore_index, alpha=alpha, beta=beta, eps=eps)
 
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         self._check(logits, masks)
@@ -365,6 +358,8 @@ class TverskyLoss(SegmentationLoss):
 
 class FocalTverskyLoss(SegmentationLoss):
     """Focal Tversky loss ``(1 - TI)^gamma``."""
+
+    name = "focal_tversky"
 
     def __init__(
         self,
@@ -375,12 +370,7 @@ class FocalTverskyLoss(SegmentationLoss):
         eps: float = 1e-8,
         ignore_index: int = -100,
     ):
-        super().__init__(num_classes, ignore_index)
-        _check_tversky_weights(alpha, beta)
-        self.alpha = alpha
-        self.beta = beta
-        self.gamma = gamma
-        self.eps = eps
+        super().__init__(num_classes, ignore_index, alpha=alpha, beta=beta, gamma=gamma, eps=eps)
 
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         self._check(logits, masks)
@@ -390,6 +380,11 @@ class FocalTverskyLoss(SegmentationLoss):
 class LovaszSoftmaxLoss(SegmentationLoss):
     """Lovász-softmax surrogate of the mean IoU."""
 
+    name = "lovasz_softmax"
+
+    def __init__(self, num_classes: int, ignore_index: int = -100):
+        super().__init__(num_classes, ignore_index)
+
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         self._check(logits, masks)
         return lovasz_softmax_loss(logits, masks, self.ignore_index)
@@ -397,6 +392,8 @@ class LovaszSoftmaxLoss(SegmentationLoss):
 
 class DiceCELoss(SegmentationLoss):
     """Weighted sum of the soft Dice loss and pixel cross-entropy."""
+
+    name = "dice_ce"
 
     def __init__(
         self,
@@ -407,15 +404,8 @@ class DiceCELoss(SegmentationLoss):
         eps: float = 1e-8,
         ignore_index: int = -100,
     ):
-        super().__init__(num_classes, ignore_index)
-        if lambda_dice == 0 and lambda_ce == 0:
-            raise InvalidParameterError(
-                "lambda_dice and lambda_ce cannot both be 0: the loss would be 0", "lambda_dice"
-            )
-        self.lambda_dice = lambda_dice
-        self.lambda_ce = lambda_ce
-        self.average = average
-        self.eps = eps
+        super().__init__(num_classes, ignore_index, lambda_dice=lambda_dice, lambda_ce=lambda_ce, average=average,
+                         eps=eps)
 
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         self._check(logits, masks)

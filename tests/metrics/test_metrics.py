@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import losszoo
 from losszoo.metrics import retrieval
-from losszoo.registry import INPUTS
+from losszoo.inputs import INPUTS
 
 NAMES = losszoo.METRICS.names()
 
