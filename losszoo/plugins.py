@@ -10,15 +10,18 @@ cleanly in the same notebook.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import inspect
+import os
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from losszoo.errors import LosszooError
-from losszoo.registry import PLUGIN_ORIGIN, REGISTRIES
+from losszoo.registry import PLUGIN_ORIGIN, REGISTRIES, Entry
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
@@ -57,6 +60,9 @@ def _import_once(key: str, what: str, origin: str, importer: Callable[[], object
             raise LosszooError(f"plugin {what}: no such module or file (a file must end in .py)") from None
         if isinstance(error, Exception):
             raise LosszooError(f"plugin {what} failed to import: {_trimmed_traceback(error, file)}") from None
+        if isinstance(error, SystemExit):  # sys.exit() at import: a plugin must not end losszoo
+            raise LosszooError(f"plugin {what} called sys.exit({error.code!r}) while being imported; "
+                               "a plugin module should only define and register") from None
         raise
     finally:
         PLUGIN_ORIGIN.reset(token)
@@ -96,16 +102,27 @@ def load_entry_points() -> None:
         _import_once(f"entry point {point.value}", f"{point.value} (entry point {point.name!r})", origin, point.load)
 
 
-def load_plugins_of(results: list[dict]) -> list[str]:
-    """Import the plugins the runs of ``results`` were trained with (their metrics say which
-    direction is better); returns a warning for each that no longer imports."""
-    warnings = []
-    for spec in sorted({p for r in results for p in (r.get("config") or {}).get("plugins") or []}):
-        try:
-            load_plugin(spec)
-        except LosszooError as error:
-            warnings.append(f"{error}; its metrics are ranked as lower-is-better")
-    return warnings
+def source_hash(entry: Entry) -> str | None:
+    """The sha256 of the file that defines a plugin's entry (None for built-ins): part of the identity of
+    every run that uses it, so an edited plugin means new runs. Helper modules the file imports are not
+    followed."""
+    if entry.origin == "built-in":
+        return None
+    try:
+        file = inspect.getsourcefile(entry.load())
+    except (TypeError, OSError):
+        file = None
+    if file is None or not os.path.isfile(file):
+        return None
+    stat = os.stat(file)
+    key = (file, stat.st_mtime_ns, stat.st_size)
+    if key not in _hashes:
+        with open(file, "rb") as handle:
+            _hashes[key] = hashlib.sha256(handle.read()).hexdigest()
+    return _hashes[key]
+
+
+_hashes: dict[tuple[str, int, int], str] = {}
 
 
 def load_plugins(specs: list[str], base_dir: Path | None = None) -> None:

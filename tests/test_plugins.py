@@ -396,8 +396,8 @@ def test_two_plugins_that_register_one_name_are_refused_naming_both(tmp_path, mo
     ("registration", "words"),
     [
         ('@losszoo.register_loss("tp_no_input")\ndef f(x, y):\n    return x.sum()',
-         "loss 'tp_no_input' must declare input= one of logits, embeddings, values, mean_var, pixel_logits "
-         "(got None)"),
+         "loss 'tp_no_input' must declare input= one of logits, embeddings, values, mean_var, pixel_logits, "
+         "multilabel, boxes (got None)"),
         ('@losszoo.register_loss("tp_bad_input", input="pixels")\ndef f(x, y):\n    return x.sum()',
          "loss 'tp_bad_input' must declare input= one of"),
         ('@losszoo.register_metric("tp_no_direction", input="logits")\ndef f(x, y):\n    return 0.0',

@@ -460,7 +460,7 @@ def test_set_reads_e_notation_as_a_number(tmp_path):
 def test_csv_path_is_relative_to_the_recipe(tmp_path, monkeypatch):
     (tmp_path / "project" / "data").mkdir(parents=True)
     table = tmp_path / "project" / "data" / "table.csv"
-    table.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    table.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
     recipe_path = write(tmp_path / "project", """
         dataset: {name: csv, path: data/table.csv, target: y}
         loss: cross_entropy

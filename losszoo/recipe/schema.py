@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("none", "cosine", "step")
+#: torch threads one run may ask for; far more than a machine has crashes torch itself.
+MAX_THREADS = 256
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _STRICT
 
     @model_validator(mode="before")
     @classmethod
@@ -36,17 +37,17 @@ class Scheduler(_Strict):
 
 
 class Train(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = _STRICT
 
-    epochs: Annotated[int, Field(ge=1)] = 30
-    batch_size: Annotated[int, Field(ge=1)] = 128
+    epochs: Annotated[int, Field(ge=1, le=100_000)] = 30
+    batch_size: Annotated[int, Field(ge=1, le=10_000_000)] = 128
     optimizer: Optimizer = Optimizer()
     scheduler: Scheduler = Scheduler(name="cosine")
     grad_clip: Annotated[float, Field(gt=0)] | None = None  # max gradient norm
-    patience: Annotated[int, Field(ge=1)] | None = None  # early stopping: epochs without a better val score
+    patience: Annotated[int, Field(ge=1, le=100_000)] | None = None  # early stopping: epochs without a better val
     device: str = "auto"
-    threads: Annotated[int, Field(ge=1)] = 1  # torch CPU threads per run: one is fastest for small models
-    m_per_class: Annotated[int, Field(ge=2)] = 4  # samples of one class per batch, for pair and triplet losses
+    threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] = 1  # torch CPU threads per run: one is fastest here
+    m_per_class: Annotated[int, Field(ge=2, le=100_000)] = 4  # samples of one class per batch (pair losses)
 
     @field_validator("device")
     @classmethod
@@ -55,9 +56,3 @@ class Train(BaseModel):
             raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
         return value
 
-
-def close_literal(message: str, value: Any, choices: tuple[str, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(str(value), choices, n=1)
-    return f"{message}; did you mean {close[0]!r}?" if close else message
