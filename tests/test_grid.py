@@ -23,7 +23,8 @@ from losszoo.errors import RunError
 from losszoo.recipe.load import load_recipe
 from losszoo.registry import LOSSES
 from losszoo.training.claims import CLAIM_FILE, claim_holder, try_claim
-from losszoo.training.grid import CLAIMED, STOP_GRACE, train_grid
+from losszoo.training.backends.processes import STOP_GRACE
+from losszoo.training.grid import CLAIMED, train_grid
 from losszoo.training.runner import run_dir_of
 from losszoo.training.store import read_result
 

@@ -15,8 +15,11 @@ from typing import Any, Protocol
 import yaml
 
 from losszoo.errors import LosszooError
-from losszoo.recipe.load import RunSpec
-from losszoo.training.store import write_atomic, write_json
+from losszoo.spec import RunSpec, configuration_id
+from losszoo.training.store import read_result, result_signature, write_atomic, write_json
+
+#: Why a run stopped when the user pressed Ctrl-C (a real SIGINT, nothing else).
+BY_THE_USER = "interrupted by the user"
 
 
 class Reporter(Protocol):
@@ -31,11 +34,15 @@ class Reporter(Protocol):
 
 
 def versions() -> dict[str, str]:
+    """The versions a run was computed with: recorded in every result.json."""
+    import numpy
+    import sklearn
     import torch
 
     import losszoo
 
-    return {"losszoo": losszoo.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {"losszoo": losszoo.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 
 def run_dir_of(root: Path, run: RunSpec) -> Path:
@@ -55,29 +62,55 @@ def make_result(run: RunSpec, status: str, error: str | None, outcome: dict[str,
         "label": run.label,
         "seed": run.seed,
         "config_hash": run.run_id,
+        "configuration_id": configuration_id(config),
         "metrics": outcome.get("metrics", {}),
+        "higher_is_better": _directions(config.get("metrics") or []),
         "best_epoch": outcome.get("best_epoch"),
         "epochs_run": outcome.get("epochs_run", 0),
         "train_seconds": outcome.get("train_seconds"),
         "samples_per_second": outcome.get("samples_per_second"),
         "n_parameters": outcome.get("n_parameters"),
         "versions": versions(),
+        "provenance": outcome.get("provenance", {}),
         "error": error,
         "position": run.position,
         "config": {k: v for k, v in config.items() if k != "label"},
     }
 
 
+def _directions(metrics: list[str]) -> dict[str, bool]:
+    """Which way each metric of the run is better, so `compare` can rank a plugin's metric without importing it."""
+    from losszoo.registry import METRICS
+
+    return {m: bool(METRICS.get(m).higher_is_better) for m in metrics if m in METRICS}
+
+
+def record_stopped(folder: Path, run: RunSpec, status: str, reason: str, epochs_run: int = 0,
+                   before: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Record a run that ended abnormally (``interrupted`` by the user, or ``failed``), unless a result was
+    recorded since ``before`` (the result.json signature when it launched); returns the result that stands."""
+    result = read_result(folder)
+    if result is None or result_signature(folder) == before:
+        result = make_result(run, status, reason, {"epochs_run": epochs_run})
+        write_json(folder / "result.json", result)
+    return result
+
+
 def run_one(run: RunSpec, root: Path, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Train one run into its folder and return its result (also on failure)."""
+    """Train one run into its folder and return its result (also on failure).
+
+    Ctrl-C records the run ``interrupted`` with the epochs it ran, then goes on to the caller.
+    """
     from losszoo.training.trainer import train_run
 
     folder = run_dir_of(root, run)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "result.json").unlink(missing_ok=True)  # from here on the folder is unfinished
     write_atomic(folder / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
+    done = [0]
 
     def on_epoch(epoch: int, epochs: int, train_loss: float, metric: str, value: float | None) -> None:
+        done[0] = epoch
         if reporter is not None:
             reporter.epoch(run, epoch, epochs, train_loss, metric, value)
 
@@ -85,7 +118,7 @@ def run_one(run: RunSpec, root: Path, reporter: Reporter | None = None) -> dict[
         outcome = train_run(run.config, folder, on_epoch)
         result = make_result(run, outcome.pop("status"), outcome.pop("error"), outcome)
     except KeyboardInterrupt:
-        write_json(folder / "result.json", make_result(run, "interrupted", "interrupted by the user"))
+        write_json(folder / "result.json", make_result(run, "interrupted", BY_THE_USER, {"epochs_run": done[0]}))
         raise
     except LosszooError as error:
         result = make_result(run, "failed", str(error))

@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from losszoo.errors import LosszooError
+
 DEFAULT_RUNS_DIR = "runs"
 STATUSES = ("completed", "diverged", "failed", "interrupted")
 
@@ -23,11 +25,38 @@ def runs_dir(given: str | Path | None = None) -> Path:
     return Path(given or os.environ.get("LOSSZOO_RUNS") or DEFAULT_RUNS_DIR)
 
 
+def check_runs_dir(root: Path, write: bool) -> None:
+    """A LosszooError, before any work, when ``root`` cannot hold runs: a file, or not writable."""
+    if root.exists() and not root.is_dir():
+        raise LosszooError(f"runs folder {root} is a file, not a folder; choose another with --runs-dir")
+    if not write:
+        return
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".losszoo-write-check-"):
+            pass
+    except OSError as error:
+        raise LosszooError(f"runs folder {root} is not writable ({error.strerror or error}); choose another with "
+                           "--runs-dir") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Files are created as the umask allows (mkstemp would make them private): in a runs folder shared
+#: between users, everyone who may read the folder may read its runs.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Write to a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode() if isinstance(text, str) else text)
             handle.flush()
@@ -43,15 +72,59 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_result(run_dir: Path | str) -> dict[str, Any] | None:
-    """The run's result, or None when it is missing, half-written or not a result."""
+    """The run's result, or None when it is missing, half-written or not a result (``why_unreadable`` says)."""
+    return _read(run_dir)[0]
+
+
+def why_unreadable(run_dir: Path | str) -> str:
+    """Why ``read_result`` gives None for ``run_dir``, in words for a warning."""
+    return _read(run_dir)[1]
+
+
+def _read(run_dir: Path | str) -> tuple[dict[str, Any] | None, str]:
+    path = os.path.join(run_dir, "result.json")
     try:
-        with open(os.path.join(run_dir, "result.json"), "rb") as handle:  # plain strings: 10,000 of these
+        with open(path, "rb") as handle:  # plain strings: 10,000 of these
             result = json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
+    except FileNotFoundError:
+        return None, "no result.json (still training, or stopped before it finished)"
+    except IsADirectoryError:
+        return None, "result.json is a folder"
+    except OSError as error:
+        return None, f"result.json cannot be read ({error.strerror or error})"
+    except ValueError:
+        return None, "result.json is not valid JSON (half-written or damaged)"
     if not isinstance(result, dict) or result.get("status") not in STATUSES or "run_id" not in result:
+        return None, "result.json is not a losszoo result (no run_id or status)"
+    metrics = result.get("metrics")
+    if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
+        return None, "result.json's metrics are not a mapping of splits to metrics"
+    if not isinstance(result.get("config", {}), dict):
+        return None, "result.json's config is not a mapping"
+    return result, ""
+
+
+def result_signature(folder: Path) -> tuple[int, ...] | None:
+    """Which result.json is in ``folder`` (each atomic write makes a new file), or None.
+
+    Comparing it before and after tells a result recorded since from an old one
+    without trusting clocks (an NFS server's may differ from ours).
+    """
+    try:
+        stat = (folder / "result.json").stat()
+    except OSError:
         return None
-    return result
+    return (stat.st_ino, stat.st_dev, stat.st_mtime_ns, stat.st_size)
+
+
+def unusable(folder: Path) -> str | None:
+    """Why a run cannot be trained into ``folder`` (a file where its folder or files should be), or None."""
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} is a file, not a run folder; move it away"
+    for name in ("result.json", ".claim", "config.yaml", "metrics.jsonl", "checkpoint.pt"):
+        if (folder / name).is_dir():
+            return f"{folder / name} is a folder, not a file; move it away"
+    return None
 
 
 def is_completed(run_dir: Path, run_id: str) -> bool:
@@ -59,9 +132,10 @@ def is_completed(run_dir: Path, run_id: str) -> bool:
     return result is not None and result["status"] == "completed" and result.get("config_hash") == run_id
 
 
-def iter_results(root: Path, experiments: list[str] | None = None) -> tuple[list[dict[str, Any]], list[Path]]:
+def iter_results(root: Path, experiments: list[str] | None = None
+                 ) -> tuple[list[dict[str, Any]], list[tuple[Path, str]]]:
     """Every readable result under ``root`` (optionally only some experiments),
-    and the run folders that hold none (unfinished, half-written or corrupt)."""
+    and the run folders that hold none, each with the reason (unfinished, half-written or corrupt)."""
     results, skipped = [], []
     if not root.is_dir():
         return results, skipped
@@ -84,10 +158,13 @@ def _read_results(root: Path, experiments: list[str] | None, results: list, skip
             continue
         with os.scandir(folder) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
-                if not entry.is_dir() or entry.name.startswith("."):
+                if entry.name.startswith("."):
                     continue
-                result = read_result(entry.path)
+                if not entry.is_dir():
+                    skipped.append((Path(entry.path), "a file where a run folder should be"))
+                    continue
+                result, why = _read(entry.path)
                 if result is None:
-                    skipped.append(Path(entry.path))
+                    skipped.append((Path(entry.path), why))
                 else:
                     results.append(result)

@@ -162,7 +162,7 @@ def compute_metrics(evaluation: Evaluation, names: list[str], retrieval_only: bo
         if entry.input not in evaluation.outputs or (retrieval_only and entry.input != "embeddings"):
             continue
         output = evaluation.outputs[entry.input]
-        together = entry.extra.get("computed_with")
+        together = entry.computed_with
         if together:
             if together not in shared:
                 module, _, function = together.partition(":")
@@ -171,6 +171,15 @@ def compute_metrics(evaluation: Evaluation, names: list[str], retrieval_only: bo
         else:
             values[name] = float(entry.load()(output, evaluation.target))
     return values
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each batch of an epoch; a last batch of one sample joins the one before it,
+    since batch norm cannot normalise a single sample (and one sample says little anyway)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [(start, starts[i + 1] if i + 1 < len(starts) else n) for i, start in enumerate(starts)]
 
 
 def is_better(value: float, best: float | None, higher_is_better: bool) -> bool:
@@ -208,7 +217,7 @@ def load_run_data(config: dict[str, Any]) -> Data:
     non-negative targets (msle, poisson_nll, mape) get them scaled, not centred.
     """
     params = {k: v for k, v in config["dataset"].items() if k != "name"}
-    low = LOSSES.get(config["loss"]["name"]).extra.get("target_range", (None, None))[0]
+    low = (LOSSES.get(config["loss"]["name"]).target_range or (None, None))[0]
     return load_data(config["dataset"]["name"], params, config["seed"], center_targets=low is None or low < 0)
 
 
@@ -251,6 +260,7 @@ def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> d
 
     x_train, y_train = data.train.x.to(device), data.train.y.to(device)
     n = len(y_train)
+    batches = batch_bounds(n, batch_size)
     run_dir.mkdir(parents=True, exist_ok=True)
     log = (run_dir / "metrics.jsonl").open("w")
     best_value, best_epoch, best_state, best_val, stale = None, 0, None, {}, 0
@@ -264,8 +274,8 @@ def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> d
             else:
                 order = torch.randperm(n, generator=generator).to(device)
             total = torch.zeros((), device=device)
-            for start in range(0, len(order), batch_size):
-                index = order[start:start + batch_size]
+            for start, stop in batches:
+                index = order[start:stop]
                 output = _as_loss_input(model(x_train[index]), loss_entry.input)
                 value = loss(output, y_train[index])
                 if epoch == 1 and start == 0:
@@ -325,6 +335,12 @@ def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> d
         "samples_per_second": round(n * epochs_run / train_seconds) if train_seconds > 0 else None,
         "n_parameters": sum(p.numel() for p in model.parameters()) + sum(p.numel() for p in loss.parameters()),
         "error": error,
+        "provenance": {
+            "split_sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+            "train_class_counts": data.class_counts,
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+        },
     }
 
 
