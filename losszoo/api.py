@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from losszoo.errors import LosszooError
-
 
 def train(
     recipe: str | Path | dict[str, Any],
@@ -39,18 +37,14 @@ def compare(
     group_by: list[str] | None = None,
     sort: str | None = None,
     filters: list[str] | None = None,
+    block_by: list[str] | None = None,
+    baseline: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The comparison table as records (one per group and metric), like ``compare --format json``."""
-    from losszoo.comparison.table import compare_results
-    from losszoo.training.store import iter_results
+    """The comparison table as records (one per row and metric), like ``compare --format json``."""
+    from losszoo.comparison.load import load
     from losszoo.training.store import runs_dir as resolve_runs_dir
 
     if isinstance(experiments, str):
         experiments = [experiments]
-    from losszoo.plugins import load_plugins_of
-
-    results, _ = iter_results(resolve_runs_dir(runs_dir), experiments)
-    if not results:
-        raise LosszooError("no finished runs to compare")
-    load_plugins_of(results)
-    return compare_results(results, metrics, group_by, sort, filters).records()
+    loaded = load(resolve_runs_dir(runs_dir), experiments, metrics, group_by, block_by, sort, filters, baseline)
+    return loaded.comparison.records()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from losszoo.cli.console import console
 from losszoo.errors import LosszooError, RunError
@@ -35,10 +36,10 @@ def check(
     table.add_column("result")
     table.add_column("detail", overflow="fold")
     for r in results:
-        table.add_row(r.name, "[green]pass[/]" if r.passed else "[bold red]FAIL[/]", r.detail)
+        table.add_row(r.name, Text("pass", style="green") if r.passed else Text("FAIL", style="bold red"), r.detail)
     console.print(table)
     failed = [r for r in results if not r.passed]
     if failed:
         raise RunError(f"{len(failed)} of {len(results)} checks failed for {entry.name!r}: "
                        + ", ".join(r.name for r in failed))
-    console.print(f"[green]all {len(results)} checks passed[/]")
+    console.print(f"all {len(results)} checks passed", style="green")

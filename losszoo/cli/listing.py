@@ -6,7 +6,19 @@ import typer
 from rich.table import Table
 
 from losszoo.cli.console import console
-from losszoo.registry import INPUTS, REGISTRIES, Entry, yaml_repr
+from losszoo.cli.plugins import PLUGINS_OPTION, load_cli_plugins
+from losszoo.errors import LosszooError
+from losszoo.inputs import INPUTS
+from losszoo.registry import REGISTRIES, Entry, close_matches, yaml_repr
+
+
+def _kind_or_pattern(word: str, pattern: str | None) -> tuple[str, str]:
+    """``losszoo list '*face*'`` and ``losszoo list arcface`` list losses; a near miss of a kind
+    (``lossess``) or anything else is an error that says what ``list`` takes."""
+    if pattern is None and (any(c in word for c in "*?[") or word in REGISTRIES["losses"]):
+        return "losses", word
+    raise LosszooError(f"unknown kind {word!r}{close_matches(word, REGISTRIES)}: list takes "
+                       f"{', '.join(REGISTRIES)}, or a pattern of loss names such as '*face*'")
 
 
 def _hyperparameters(entry: Entry) -> str:
@@ -17,16 +29,15 @@ def list_command(
     kind: str = typer.Argument("losses", help="losses, datasets, models or metrics (or a pattern of loss names)"),
     pattern: str = typer.Argument(None, help="wildcard on names, e.g. '*face*'"),
     family: str = typer.Option(None, "--family", "-f", help="only this family, e.g. margin"),
+    plugins: list[str] = PLUGINS_OPTION,
 ) -> None:
     """The registry as a table: name, family, input, hyperparameters with defaults, paper."""
-    if kind not in REGISTRIES:  # `losszoo list '*face*'` lists losses
-        kind, pattern = "losses", kind
+    load_cli_plugins(plugins)
+    if kind not in REGISTRIES:
+        kind, pattern = _kind_or_pattern(kind, pattern)
     registry = REGISTRIES[kind]
     entries = registry.entries(pattern, family)
     if family and not entries and family not in registry.families():
-        from losszoo.errors import LosszooError
-        from losszoo.registry import close_matches
-
         raise LosszooError(
             f"unknown family {family!r}{close_matches(family, registry.families())} "
             f"(families: {', '.join(registry.families())})"
@@ -51,7 +62,7 @@ def list_command(
         if kind in ("losses", "metrics"):
             cells.append(e.input)
         if kind == "datasets":
-            cells.append(e.task)
+            cells.append(e.task or "from file")
         if kind == "metrics":
             cells += ["higher" if e.higher_is_better else "lower", e.summary]
         else:

@@ -10,8 +10,8 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from losszoo.cli import check, compare, landscape, listing, show, train
-from losszoo.cli.console import err_console
+from losszoo.cli import check, compare, console, landscape, listing, show, train
+from losszoo.cli.console import err_console, line
 from losszoo.errors import LosszooError, RecipeError
 
 
@@ -19,14 +19,16 @@ def debug() -> bool:
     return os.environ.get("LOSSZOO_DEBUG", "") not in ("", "0")
 
 
+_ERROR = ("error:", "bold red")
+
+
 def report(error: LosszooError) -> None:
     if isinstance(error, RecipeError) and len(error.problems) > 1:
-        err_console.print(f"[bold red]error:[/] the recipe has {len(error.problems)} problems:")
+        err_console.print(line(_ERROR, f" the recipe has {len(error.problems)} problems:"))
         for problem in error.problems:
-            err_console.print(f"  - {problem}", markup=False, highlight=False)
+            err_console.print(f"  - {problem}")
     else:
-        err_console.print("[bold red]error:[/] ", end="")
-        err_console.print(str(error), markup=False, highlight=False)
+        err_console.print(line(_ERROR, " ", str(error)))
 
 
 class _Group(TyperGroup):
@@ -43,14 +45,14 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             if debug():
                 raise
-            err_console.print("[yellow]interrupted[/]: finished runs are kept; run the same command to go on")
+            err_console.print(line(("interrupted:", "yellow"), " finished runs are kept; the same command goes on"))
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Exception as error:  # a bug or a broken environment: one line, exit 1
             if debug():
                 raise
-            err_console.print(f"[bold red]error:[/] {type(error).__name__}: {error}", markup=True, highlight=False)
+            err_console.print(line(_ERROR, f" {type(error).__name__}: {error}"))
             err_console.print("(set LOSSZOO_DEBUG=1 for the traceback)", style="dim")
             raise typer.Exit(1) from None
 
@@ -60,10 +62,28 @@ app = typer.Typer(
     name="losszoo",
     help="A loss-function zoo for PyTorch: train recipes, compare losses, browse the registry.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from losszoo import __version__
+
+        typer.echo(f"losszoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only results, warnings and errors."),
+) -> None:
+    """A loss-function zoo for PyTorch: train recipes, compare losses, browse the registry."""
+    console.QUIET = quiet
+
 app.command("train")(train.train)
 app.command("compare")(compare.compare)
 app.command("list")(listing.list_command)

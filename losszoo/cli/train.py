@@ -8,15 +8,18 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from losszoo.cli.console import console
+from losszoo.cli import console as output
+from losszoo.cli.console import console, err_console, line, warn
 from losszoo.errors import RunError
-from losszoo.training.store import is_completed, runs_dir
+from losszoo.training.store import check_runs_dir, is_completed, runs_dir
 
 if TYPE_CHECKING:
     from losszoo.recipe.load import RunSpec
 
-_STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "interrupted": "magenta"}
+_STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "interrupted": "magenta",
+                 "claimed": "cyan"}
 
 
 class RichReporter:
@@ -29,7 +32,8 @@ class RichReporter:
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}", markup=False),
             TimeElapsedColumn(),
-            console=console,
+            console=err_console,
+            disable=output.QUIET,
         )
         self.tasks: dict[str, Any] = {}
         self.number = {run.run_id: i for i, run in enumerate(runs, start=1)}  # runs in flight share no number
@@ -56,8 +60,9 @@ class RichReporter:
 
     def finish(self, run: RunSpec, result: dict[str, Any], skipped: bool) -> None:
         if skipped:
-            self.progress.console.print(f"{self._name(run)}: already completed ({run.run_id}), skipped", style="dim",
-                                        markup=False, highlight=False)
+            if not output.QUIET:
+                self.progress.console.print(f"{self._name(run)}: already completed ({run.run_id}), skipped",
+                                            style="dim")
         else:
             task = self.tasks.pop(run.run_id)
             status = result["status"]
@@ -73,7 +78,7 @@ def _dry_run_table(runs: list[RunSpec], root: Path) -> Table:
         done = is_completed(root / run.experiment / run.run_id, run.run_id)
         table.add_row(run.run_id, run.config["dataset"]["name"], run.config["model"]["name"], run.label,
                       str(run.seed), str(run.config["train"]["epochs"]),
-                      "[dim]completed, will skip[/]" if done else "to train")
+                      Text("completed, will skip", style="dim") if done else "to train")
     return table
 
 
@@ -91,10 +96,18 @@ def train(
 
     spec = load_recipe(recipe, set_)
     root = runs_dir(runs_dir_)
+    for warning in spec.warnings:
+        warn(warning)
     if dry_run:
+        check_runs_dir(root, write=False)
         console.print(_dry_run_table(spec.runs, root))
-        console.print(f"experiment {spec.experiment!r} in {root / spec.experiment}", style="dim")
+        output.note(f"experiment {spec.experiment!r} in {root / spec.experiment}")
         return
+    check_runs_dir(root, write=True)
+    if address:
+        from losszoo.training.backends.dask import check_address
+
+        check_address(address)
 
     from losszoo.training.grid import train_grid
 
@@ -103,11 +116,16 @@ def train(
     counts: dict[str, int] = {}
     for r in results:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    console.print(", ".join(f"[{_STATUS_STYLE.get(k, '')}]{v} {k}[/]" for k, v in counts.items()))
+    parts: list = []
+    for status, count in counts.items():
+        parts += [", "] if parts else []
+        parts.append((f"{count} {status}", _STATUS_STYLE.get(status, "")))
+    err_console.print(line(*parts))
 
     from losszoo.cli.compare import render_experiment
 
     render_experiment(spec.experiment, root)
+    output.note(f"runs in {root / spec.experiment}")
     failed = [r for r in results if r["status"] == "failed"]
     if failed:
         raise RunError(f"{len(failed)} of {len(results)} runs failed; the first: {failed[0]['label']} seed "

@@ -87,6 +87,13 @@ def average_curves(curves: Iterable[dict[int, float]], metric: str = "") -> Curv
     return Curve(metric, epochs, means, stds, [len(by_epoch[e]) for e in epochs])
 
 
+def selection_metric(row, column: str) -> str:
+    """The val metric that picked the row's reported epoch (its runs' ``select_by``); with ``select_by: last``
+    or an older run, the table's column."""
+    select = str((row.results[0].get("config") or {}).get("select_by", ""))
+    return select if select.startswith("val.") else column
+
+
 def run_folder(root: Path | str, result: dict[str, Any]) -> Path:
     return Path(root) / str(result["experiment"]) / str(result["run_id"])
 

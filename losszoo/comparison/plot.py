@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from losszoo.comparison.curves import curve_metric, row_curve
+from losszoo.comparison.across import Across, method_name
+from losszoo.comparison.curves import curve_metric, row_curve, selection_metric
 from losszoo.comparison.table import Comparison, Row, column_name, higher_is_better
 from losszoo.errors import LosszooError
 
-LOSS_KEYS = ("label", "loss.name", "loss")
 MAX_CURVES = 10  # more lines than this is a tangle; the bar chart still shows every loss
 PANEL_WIDTH_IN, PANEL_HEIGHT_IN, DPI = 16.0, 7.0, 100  # 1600 x 700 px per block
 BEST, RANK1, OTHER = "#1b7837", "#a6dba0", "#c8c8c8"  # best; rank 1 (not significantly worse); the rest
@@ -35,31 +35,31 @@ def plot_comparison(comparison: Comparison, root: Path | str, path: Path | str, 
 
     if metric is not None:
         metric = column_name(metric) if metric not in comparison.columns else metric
-    loss_keys = [k for k in comparison.group_by if k in LOSS_KEYS]
-    block_keys = [k for k in comparison.group_by if k not in LOSS_KEYS]
     blocks = []
-    for title, rows in _blocks(comparison.rows, block_keys):
+    for title, rows in _blocks(comparison):
         candidates = [metric] if metric else comparison.columns
         column = next((c for c in candidates if any(c in r.cells for r in rows)), None)
         if column is not None:
             blocks.append((title, rows, column))
     if not blocks:
         raise LosszooError(f"nothing to plot: no run has {metric or 'a metric column'}")
-    names = {id(row): _series_name(row, loss_keys or comparison.group_by) for row in comparison.rows}
+    names = {id(row): method_name(row.label) for row in comparison.rows}
     same_colours = _colours(sorted(set(names.values()))) if len(set(names.values())) <= 10 else None
+    results = [r for row in comparison.rows for r in row.results]
 
     fig = Figure(figsize=(PANEL_WIDTH_IN, PANEL_HEIGHT_IN * len(blocks)), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     panels = fig.subfigures(len(blocks), 1, squeeze=False)[:, 0]
     for (title, rows, column), panel in zip(blocks, panels, strict=True):
-        ranked = _ranked(rows, column)
+        ranked = _ranked(rows, column, higher_is_better(column, results))
         # one colour per loss in every block while there are few; else by rank within the block
         colours = same_colours or _colours([names[id(r)] for r in ranked[:MAX_CURVES]])
-        if len(blocks) > 1 or block_keys:
+        if title:
             panel.suptitle(title, x=0.01, ha="left", fontsize=14, fontweight="bold")
         curve_ax, bar_ax = panel.subplots(1, 2, width_ratios=(1.35, 1))
+        up = higher_is_better(column, results)
         _draw_curves(curve_ax, ranked, root, column, names, colours)
-        _draw_bars(bar_ax, ranked, column, names)
+        _draw_bars(bar_ax, ranked, column, names, up)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,17 +67,17 @@ def plot_comparison(comparison: Comparison, root: Path | str, path: Path | str, 
     return path
 
 
-def _blocks(rows: list[Row], keys: list[str]) -> list[tuple[str, list[Row]]]:
-    """Rows compared with each other (same dataset, experiment...), in order of first appearance."""
-    blocks: dict[tuple, list[Row]] = {}
-    for row in rows:
-        blocks.setdefault(tuple(str(row.group.get(k)) for k in keys), []).append(row)
-    return [(", ".join(f"{k} {v}" for k, v in zip(keys, key, strict=True)) or "all runs", block)
-            for key, block in blocks.items()]
-
-
-def _series_name(row: Row, keys: list[str]) -> str:
-    return ", ".join(str(row.group.get(k)) for k in keys) or "runs"
+def _blocks(comparison: Comparison) -> list[tuple[str, list[Row]]]:
+    """Rows compared with each other (the table's blocks), in order of first appearance, with a title."""
+    blocks: dict[object, list[Row]] = {}
+    for row in comparison.rows:
+        blocks.setdefault(row.block, []).append(row)
+    out = []
+    for rows in blocks.values():
+        shared = [f"{k} {rows[0].label[k]}" for k in comparison.label_columns if k in ("experiment", "dataset")
+                  and len({r.label[k] for r in rows}) == 1]
+        out.append((", ".join(shared) if len(blocks) > 1 else "", rows))
+    return out
 
 
 def _colours(names: list[str]) -> dict[str, tuple]:
@@ -87,9 +87,9 @@ def _colours(names: list[str]) -> dict[str, tuple]:
     return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
 
 
-def _ranked(rows: list[Row], column: str) -> list[Row]:
+def _ranked(rows: list[Row], column: str, up: bool) -> list[Row]:
     """Best first by ``column``'s mean; rows without the column last, in table order."""
-    sign = -1.0 if higher_is_better(column) else 1.0
+    sign = -1.0 if up else 1.0
     return sorted(rows, key=lambda r: sign * r.cells[column].mean if column in r.cells else math.inf)
 
 
@@ -99,7 +99,7 @@ def _draw_curves(ax, rows: list[Row], root, column: str, names: dict, colours: d
     shown = rows[:MAX_CURVES]
     drawn = 0
     for row in shown:
-        curve = row_curve(row, root, column)
+        curve = row_curve(row, root, selection_metric(row, column))
         if not len(curve):
             continue
         colour = colours[names[id(row)]]
@@ -123,24 +123,25 @@ def _draw_curves(ax, rows: list[Row], root, column: str, names: dict, colours: d
                 va="center", color="grey")
 
 
-def _draw_bars(ax, rows: list[Row], column: str, names: dict) -> None:
+def _draw_bars(ax, rows: list[Row], column: str, names: dict, up: bool) -> None:
     from matplotlib.patches import Patch
 
     filled = [r for r in rows if column in r.cells]
-    direction = "higher is better" if higher_is_better(column) else "lower is better"
+    direction = "higher is better" if up else "lower is better"
     ax.set_title(f"{column} ({direction}), best at the top", loc="left", fontsize=12)
     cells = [r.cells[column] for r in filled]
-    ci = [0.0 if math.isnan(c.ci) else c.ci for c in cells]
-    low = min(c.mean - h for c, h in zip(cells, ci, strict=True))
-    high = max(c.mean + h for c, h in zip(cells, ci, strict=True))
+    spans = [(c.mean - c.ci[0], c.ci[1] - c.mean) if c.ci else (0.0, 0.0) for c in cells]
+    low = min(c.mean - lo for c, (lo, _) in zip(cells, spans, strict=True))
+    high = max(c.mean + hi for c, (_, hi) in zip(cells, spans, strict=True))
     pad = 0.08 * (high - low) or 0.05 * abs(high) or 0.05
     # Bars start near the axis edge, not at 0, so that small differences stay visible; the
     # shortest still has room for its value.
     left = low - 3.5 * pad
     positions = list(range(len(filled)))[::-1]  # best at the top
-    colours = [BEST if c.best else RANK1 if c.rank1 else OTHER for c in cells]
+    colours = [BEST if c.best else RANK1 if c.rank1 and c.testable else OTHER for c in cells]
     ax.barh(positions, [c.mean - left for c in cells], left=left, color=colours, height=0.7, edgecolor="none")
-    ax.errorbar([c.mean for c in cells], positions, xerr=ci, fmt="none", ecolor="black", elinewidth=1.2, capsize=3)
+    xerr = [[lo for lo, _ in spans], [hi for _, hi in spans]]
+    ax.errorbar([c.mean for c in cells], positions, xerr=xerr, fmt="none", ecolor="black", elinewidth=1.2, capsize=3)
     size = max(6, min(10, 400 // len(filled)))
     for y, cell, colour in zip(positions, cells, colours, strict=True):
         ax.text(left + 0.3 * pad, y, f"{cell.mean:.4f}", va="center", ha="left", fontsize=size,
@@ -157,3 +158,46 @@ def _draw_bars(ax, rows: list[Row], column: str, names: dict) -> None:
     ax.legend(handles=[Patch(color=BEST, label="best"), Patch(color=RANK1, label="not significantly worse"),
                        Patch(color=OTHER, label="significantly worse")],
               loc="upper left", bbox_to_anchor=(0.0, -0.1), ncol=3, frameon=False, fontsize=10)
+
+
+def plot_critical_difference(across: Across, path: Path | str) -> Path:
+    """Demšar's critical-difference diagram: each method at its average rank over datasets; methods whose
+    ranks differ by less than the Nemenyi critical difference are joined by a bar."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    order = sorted(range(len(across.methods)), key=lambda i: across.average_rank[i])
+    k = len(order)
+    fig = Figure(figsize=(10, 1.6 + 0.35 * k), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.set_xlim(1, max(k, 2))
+    ax.set_ylim(-(k + 1), 1.5)
+    ax.invert_xaxis()  # rank 1 (best) on the right, as Demšar draws it
+    ax.axhline(0, color="black", linewidth=1)
+    ax.set_yticks([])
+    for side in ("left", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.xaxis.set_ticks_position("top")
+    ax.set_xlabel(f"average rank by {across.metric} over {len(across.datasets)} datasets (1 = best)")
+    ax.xaxis.set_label_position("top")
+    for y, i in enumerate(order, start=1):
+        rank = across.average_rank[i]
+        ax.plot([rank, rank], [0, -y], color="grey", linewidth=0.8)
+        ax.text(rank, -y, f" {across.methods[i]} ({rank:.2f})", va="center",
+                ha="right" if rank >= (k + 1) / 2 else "left", fontsize=10)
+    cd = across.critical_difference
+    ax.plot([1, 1 + cd], [1.0, 1.0], color="black", linewidth=2)
+    ax.text(1 + cd / 2, 1.15, f"CD = {cd:.2f} (Nemenyi, 5%)", ha="center", fontsize=9)
+    cliques, row_y = [], -0.4
+    for a in range(k):  # maximal runs of methods within CD of each other
+        b = max(j for j in range(a, k) if across.average_rank[order[j]] - across.average_rank[order[a]] < cd)
+        if b > a and not any(a >= s and b <= e for s, e in cliques):
+            cliques.append((a, b))
+    for s, e in cliques:
+        ax.plot([across.average_rank[order[s]], across.average_rank[order[e]]], [row_y, row_y], color="black",
+                linewidth=4, solid_capstyle="round")
+        row_y -= 0.25
+    path = Path(path)
+    fig.savefig(path, dpi=DPI)
+    return path

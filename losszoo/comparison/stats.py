@@ -1,9 +1,9 @@
 """Statistics for comparing losses over seeds, in plain functions.
 
-Rank groups: in each column the best loss (by mean) and every loss not
-significantly worse than it share rank 1. "Significantly" is a one-sided
-test at 5% after Holm's correction over the comparisons in that column: a
-paired t-test when both losses ran the same seeds (the split and the label
+Rank groups (``rank_groups``): in each column and block, rank 1 is every row
+not significantly worse than any other row. "Significantly" is a one-sided
+test at 5% after Holm's correction over all ordered pairs in that block: a
+paired t-test when both rows ran the same seeds (the split and the label
 noise are then shared, which removes their variance), Welch's otherwise.
 
 The tests are written out with numpy and ``scipy.special`` in the exact
@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 ALPHA = 0.05
 
@@ -134,19 +135,43 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def rank_one_group(per_seed: list[dict[int, float]], higher_is_better: bool) -> tuple[int, list[bool], list[float]]:
-    """Index of the best row, which rows share rank 1, and their adjusted p-values."""
-    means = [sum(v.values()) / len(v) for v in per_seed]
-    best = max(range(len(means)), key=lambda i: means[i] if higher_is_better else -means[i])
-    others = [i for i in range(len(per_seed)) if i != best]
-    adjusted = holm(p_worse_many(per_seed[best], [per_seed[i] for i in others], higher_is_better))
-    in_group = [False] * len(per_seed)
-    p_of = [float("nan")] * len(per_seed)
-    in_group[best] = True
-    for i, p in zip(others, adjusted, strict=True):
-        p_of[i] = p
-        in_group[i] = math.isnan(p) or p >= ALPHA  # untestable rows are not excluded on no evidence
-    return best, in_group, p_of
+def rank_groups(per_row: list[dict[Any, float]], higher_is_better: bool
+                ) -> tuple[list[bool], list[bool], list[float]]:
+    """Which rows have the best mean, which are in the rank-1 group, and each row's adjusted p-value.
+
+    Best: every row whose mean equals the best mean (exact ties share it).
+    Rank 1: every row that is not significantly worse than *any* other row.
+    The family of tests is every ordered pair (i, j) where row i has the worse
+    mean: a one-sided test that i is worse than j (paired t-test on shared
+    seeds, Welch's otherwise), all Holm-adjusted together at 5%. A row is out
+    of rank 1 as soon as one of its tests rejects, whatever the order in which
+    the rows were read; a row that cannot be tested (one seed) is not excluded
+    on no evidence. The p-value of a row is its smallest adjusted one (nan
+    when it was never the worse of a tested pair).
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    means = [sign * sum(v.values()) / len(v) for v in per_row]
+    top = max(means)
+    best = [m == top for m in means]
+    pairs = [(i, j) for i in range(len(per_row)) for j in range(len(per_row)) if means[i] < means[j]]
+    raw: list[float] = [float("nan")] * len(pairs)
+    by_better: dict[int, list[int]] = {}
+    for k, (_, j) in enumerate(pairs):
+        by_better.setdefault(j, []).append(k)
+    for j, ks in by_better.items():
+        for k, p in zip(ks, p_worse_many(per_row[j], [per_row[pairs[k][0]] for k in ks], higher_is_better),
+                        strict=True):
+            raw[k] = p
+    adjusted = holm(raw)
+    rank1 = [True] * len(per_row)
+    p_of = [float("nan")] * len(per_row)
+    for (i, _), p in zip(pairs, adjusted, strict=True):
+        if math.isnan(p):
+            continue
+        p_of[i] = p if math.isnan(p_of[i]) else min(p_of[i], p)
+        if p < ALPHA:
+            rank1[i] = False
+    return best, rank1, p_of
 
 
 def rankdata(values: Sequence[float]) -> list[float]:

@@ -1,21 +1,28 @@
-"""Aggregate finished runs over seeds into a comparison: one row per group
-(by default dataset and loss label), one column per metric, each cell the
-mean, std, n and 95% interval over seeds, with rank-1 groups per column.
+"""Aggregate finished runs over seeds into a comparison.
+
+A row is one configuration: runs share a row only when their resolved configs
+are identical except for the seed (``--group-by`` pools deliberately, and the
+comparison then says what each row pools). Each cell is the mean, std, n and
+95% interval over the row's seeds. Rows are ranked within *blocks* of what is
+held fixed, by default the dataset configuration, so two models, batch sizes
+or learning rates on one dataset are ranked against each other; rank 1 is
+every row not significantly worse than any other row of its block
+(``stats.rank_groups``).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from losszoo.comparison import stats
+from losszoo.comparison import labels, stats
 from losszoo.errors import LosszooError
 from losszoo.registry import METRICS
 
-DEFAULT_GROUP_BY = ("dataset", "label")
 SPLITS = ("test", "val")
 
 
@@ -25,27 +32,54 @@ class Cell:
     mean: float
     std: float
     n: int
-    ci: float  # half-width of the 95% t interval
-    best: bool = False
-    rank1: bool = False
-    p_vs_best: float = float("nan")  # Holm-adjusted, one-sided
+    ci: tuple[float, float] | None  # 95% t interval, within the metric's range; None for n < 2
+    best: bool = False  # has the best mean of its block (exact ties share it)
+    rank1: bool = True  # not significantly worse than any other row of its block
+    p_worse: float = math.nan  # smallest Holm-adjusted p that it is worse than another row
+
+    @property
+    def testable(self) -> bool:
+        return self.n >= 2
 
 
 @dataclass
 class Row:
-    group: dict[str, Any]
-    cells: dict[str, Cell]
-    statuses: Counter
+    key: Any  # the configuration id, or the --group-by values
+    label: dict[str, str]  # the columns that name the row
+    block: Any
+    cells: dict[str, Cell] = field(default_factory=dict)
+    statuses: Counter = field(default_factory=Counter)
     results: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    pooled: list[str] = field(default_factory=list)  # config keys that differ between its runs
+
+    @property
+    def group(self) -> dict[str, str]:  # the name older callers know
+        return self.label
 
 
 @dataclass
 class Comparison:
-    group_by: list[str]
+    label_columns: list[str]
     columns: list[str]
     rows: list[Row]
+    block_by: list[str]
     warnings: list[str]
     notes: list[str]
+    across: list[Any] = field(default_factory=list)  # comparison.across.Across, one per metric shown
+
+    @property
+    def group_by(self) -> list[str]:
+        return self.label_columns
+
+    def legend(self) -> list[str]:
+        """What the numbers and the blocks mean, for every renderer (the markers: ``render.LEGEND_MARKERS``)."""
+        fixed = ("dataset configuration" if self.block_by[-2:] == ["dataset", "inputs.dataset.path"]
+                 else " and ".join(self.block_by) or "table")
+        return [
+            "mean ± std over n seeds (n = 1: a single run, no spread)",
+            f"rows are ranked within blocks of the same {fixed}, by one-sided t-tests of every pair "
+            "(paired on shared seeds, else Welch), Holm-corrected, at 5%",
+        ]
 
     def records(self) -> list[dict[str, Any]]:
         """Long format, one record per row and column: for csv and json."""
@@ -53,17 +87,20 @@ class Comparison:
         for row in self.rows:
             for column in self.columns:
                 cell = row.cells.get(column)
-                record = {**row.group, "metric": column}
+                record: dict[str, Any] = {**row.label, "metric": column, "block": _text(row.block)}
                 if cell is None:
-                    record.update(mean=None, std=None, n=0, ci95=None, rank=None, best=False, p_vs_best=None)
+                    record.update(mean=None, std=None, n=0, ci95_low=None, ci95_high=None, best=False,
+                                  in_rank1_group=None, p_worse=None, testable=False)
                 else:
                     record.update(
-                        mean=cell.mean, std=cell.std, n=cell.n, ci95=None if math.isnan(cell.ci) else cell.ci,
-                        rank=1 if cell.rank1 else 2, best=cell.best,
-                        p_vs_best=None if math.isnan(cell.p_vs_best) else cell.p_vs_best,
+                        mean=cell.mean, std=cell.std if cell.testable else None, n=cell.n,
+                        ci95_low=cell.ci[0] if cell.ci else None, ci95_high=cell.ci[1] if cell.ci else None,
+                        best=cell.best, in_rank1_group=cell.rank1, testable=cell.testable,
+                        p_worse=None if math.isnan(cell.p_worse) else cell.p_worse,
                     )
                 record["runs"] = sum(row.statuses.values())
                 record["failed"] = sum(v for k, v in row.statuses.items() if k != "completed")
+                record["pooled"] = ",".join(row.pooled)
                 out.append(record)
         return out
 
@@ -103,31 +140,90 @@ def column_name(metric: str) -> str:
 HIGHER_IS_BETTER_FIELDS = ("landscape.radius", "landscape.accuracy", "samples_per_second")
 
 
-def higher_is_better(column: str) -> bool:
+def higher_is_better(column: str, results: list[dict[str, Any]] = ()) -> bool:
+    """The direction of a column: the registry's, else the one a run recorded (a plugin's metric compared
+    without its plugin), else the known result fields; anything else is lower-is-better."""
     if column in HIGHER_IS_BETTER_FIELDS:
         return True
     split, _, name = column.rpartition(".")
-    if split in SPLITS and name in METRICS:
-        return bool(METRICS.get(name).higher_is_better)
+    if split in SPLITS:
+        if name in METRICS:
+            return bool(METRICS.get(name).higher_is_better)
+        for r in results:
+            recorded = (r.get("higher_is_better") or {}).get(name)
+            if recorded is not None:
+                return bool(recorded)
     return False
 
 
-def _matches(result: dict[str, Any], filters: list[str]) -> bool:
+def value_range(column: str) -> tuple[float, float]:
+    split, _, name = column.rpartition(".")
+    if split in SPLITS and name in METRICS:
+        return METRICS.get(name).value_range  # type: ignore[attr-defined]
+    return (-math.inf, math.inf)
+
+
+# --- checking what the user asked for ------------------------------------------------------------
+
+
+def _known_keys(results: list[dict[str, Any]]) -> list[str]:
+    """Every dotted key some result answers (metrics, result fields, config), for did-you-mean."""
+    keys: dict[str, None] = {}
+    for r in results[:200]:  # a sample: keys repeat across runs
+        for split, metrics in (r.get("metrics") or {}).items():
+            for name in metrics or {}:
+                keys[f"{split}.{name}"] = None
+        for name in labels.flatten(r.get("config") or {}):
+            keys[name] = None
+        for name, value in r.items():
+            if name not in ("config", "metrics") and not isinstance(value, dict):
+                keys[name] = None
+        for name in labels.flatten({k: v for k, v in r.items() if isinstance(v, dict) and k not in ("config",
+                                                                                                  "metrics")}):
+            keys[name] = None
+    return list(keys)
+
+
+def _require(key: str, option: str, results: list[dict[str, Any]]) -> None:
+    if any(lookup(r, key) is not None for r in results):
+        return
+    known = _known_keys(results)
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6) or difflib.get_close_matches(
+        column_name(key), known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise LosszooError(f"{option} {key!r}: no run has this key{hint}")
+
+
+def _parse_filters(filters: list[str], results: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    parsed = []
     for rule in filters:
+        if "=" not in rule:
+            raise LosszooError(f"--filter {rule!r}: expected key=value or key!=value, e.g. --filter loss.name=arcface")
         negate = "!=" in rule
         key, _, wanted = rule.partition("!=" if negate else "=")
-        value = lookup(result, key.strip())
-        equal = str(value if not isinstance(value, bool) else str(value).lower()) == wanted.strip()
+        _require(key.strip(), "--filter", results)
+        parsed.append((key.strip(), wanted.strip(), negate))
+    return parsed
+
+
+def _matches(result: dict[str, Any], filters: list[tuple[str, str, bool]]) -> bool:
+    for key, wanted, negate in filters:
+        value = lookup(result, key)
+        equal = _text(value) == wanted
         if equal == negate:
             return False
     return True
 
 
-def _parse_filters(filters: list[str]) -> list[str]:
-    for rule in filters:
-        if "=" not in rule:
-            raise LosszooError(f"--filter {rule!r}: expected key=value or key!=value, e.g. --filter loss.name=arcface")
-    return filters
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+# --- the comparison ------------------------------------------------------------------------------
 
 
 def compare_results(
@@ -136,81 +232,135 @@ def compare_results(
     group_by: list[str] | None = None,
     sort: str | None = None,
     filters: list[str] | None = None,
+    block_by: list[str] | None = None,
+    baseline: str | None = None,
 ) -> Comparison:
-    """Aggregate ``results`` (as read from result.json files) into a Comparison."""
-    chosen = [r for r in results if _matches(r, _parse_filters(filters or []))]
-    if group_by is None:
-        experiments = {r["experiment"] for r in chosen}
-        group_by = (["experiment"] if len(experiments) > 1 else []) + list(DEFAULT_GROUP_BY)
-    if metrics:
-        columns = [column_name(m) for m in metrics]
-    else:  # every test metric that appears, in order of appearance
-        seen: dict[str, None] = {}
-        for r in chosen:
-            for name in (r.get("metrics") or {}).get("test", {}) or {}:
-                seen.setdefault(f"test.{name}", None)
-        columns = list(seen)
+    """Aggregate ``results`` (as read from result.json files) into a Comparison.
 
-    groups: dict[str, Row] = {}
-    for r in chosen:
-        key_values = {k: lookup(r, k) for k in group_by}
-        key = _key(key_values.values())
-        row = groups.setdefault(key, Row(key_values, {}, Counter()))
-        row.statuses[r["status"]] += 1
-        row.results.append(r)
-
-    for row in groups.values():
-        seeds = [r["seed"] for r in row.results if r["status"] == "completed"]
-        by_seed = len(seeds) == len(set(seeds))
-        for column in columns:
-            values = {}
-            for r in row.results:
-                value = lookup(r, column)
-                if r["status"] == "completed" and isinstance(value, (int, float)) and math.isfinite(value):
-                    values[r["seed"] if by_seed else r["run_id"]] = float(value)
-            if values:
-                mean, std = stats.mean_std(list(values.values()))
-                row.cells[column] = Cell(values, mean, std, len(values), stats.ci_halfwidth(std, len(values)))
-
-    rows = list(groups.values())
-    warnings: list[str] = []
-    notes: list[str] = []
-    compared_within = [k for k in group_by if k not in ("label", "loss", "loss.name")]
+    Unknown keys in ``metrics``, ``group_by``, ``block_by``, ``sort`` and ``filters`` are a LosszooError with a
+    did-you-mean; so is ranking landscape figures measured with different settings.
+    """
+    chosen = [r for r in results if _matches(r, _parse_filters(filters or [], results))]
+    if not chosen:
+        raise LosszooError("no runs match the filters")
+    columns = _columns(chosen, metrics)
+    for key in [*(group_by or []), *(block_by or [])]:
+        _require(key, "--group-by" if key in (group_by or []) else "--block-by", chosen)
     for column in columns:
-        up = higher_is_better(column)
-        for block in _blocks(rows, compared_within):
+        if column.startswith("landscape."):
+            _same_landscape_settings(column, chosen)
+
+    rows = _rows(chosen, group_by)
+    experiments = sorted({str(r.get("experiment")) for r in chosen})
+    block_by = block_by or _default_blocks(rows, group_by, len(experiments) > 1)
+    for row in rows:
+        row.block = _key([lookup(row.results[0], k) for k in block_by])
+    for row in rows:
+        _fill(row, columns)
+    directions = {column: higher_is_better(column, chosen) for column in columns}
+    for column in columns:
+        for block in _blocks(rows):
             filled = [r for r in block if column in r.cells]
             if not filled:
                 continue
-            best, in_group, p_values = stats.rank_one_group([r.cells[column].values for r in filled], up)
+            best, rank1, p_values = stats.rank_groups([r.cells[column].values for r in filled], directions[column])
             for i, r in enumerate(filled):
-                r.cells[column].best = i == best
-                r.cells[column].rank1 = in_group[i]
-                r.cells[column].p_vs_best = p_values[i]
+                cell = r.cells[column]
+                cell.best, cell.rank1, cell.p_worse = best[i], rank1[i] or not cell.testable, p_values[i]
 
-    # Recipe order by default: the losses as the user listed them.
-    rows.sort(key=lambda r: (str(r.group.get("experiment", "")), str(r.group.get("dataset", "")),
-                             min(res.get("position", 0) for res in r.results)))
-    if sort:
-        sort_column = column_name(sort) if sort not in group_by else sort
-        if sort_column in group_by:
-            rows.sort(key=lambda r: str(r.group[sort_column]))
-        elif sort_column in columns:
-            sign = -1 if higher_is_better(sort_column) else 1
-            rows.sort(key=lambda r: sign * r.cells[sort_column].mean if sort_column in r.cells else math.inf)
-        else:
-            raise LosszooError(f"--sort {sort!r}: not a column of this table ({', '.join(group_by + columns)})")
+    _order(rows, group_by, sort, columns, directions)
+    warnings = _warnings(rows, group_by)
+    notes: list[str] = []
+    across = []
+    if columns and group_by is None:
+        from losszoo.comparison.across import across_blocks
 
-    if any(c.n < 3 for r in rows for c in r.cells.values()):
-        warnings.append("some cells have fewer than 3 seeds: their std and rank groups are weak evidence")
-    failed = sum(v for r in rows for k, v in r.statuses.items() if k != "completed")
-    if failed:
-        kinds = Counter(k for r in rows for k, v in r.statuses.items() if k != "completed" for _ in range(v))
-        warnings.append("runs left out of the statistics: " + ", ".join(f"{v} {k}" for k, v in kinds.items()))
-    warnings.extend(fairness_warnings(rows, compared_within))
-    if "dataset" in group_by and columns:
-        notes.extend(_friedman_notes(rows, columns[0], group_by))
-    return Comparison(list(group_by), columns, rows, warnings, notes)
+        across = across_blocks(rows, columns[:1], directions, baseline)
+        for a in across:
+            notes.extend(_friedman_words(a))
+    elif baseline is not None:
+        raise LosszooError("--baseline compares rows across datasets; it does not combine with --group-by")
+    label_columns = list(rows[0].label) if rows else []
+    return Comparison(label_columns, columns, rows, block_by, warnings, notes, across)
+
+
+def _columns(results: list[dict[str, Any]], metrics: list[str] | None) -> list[str]:
+    if metrics:
+        columns = [column_name(m) for m in metrics]
+        for metric, column in zip(metrics, columns, strict=True):
+            _require(column, "--metric", results) if metric == column else _require_metric(metric, column, results)
+        return columns
+    seen: dict[str, None] = {}  # every test metric that appears, in order of appearance
+    for r in results:
+        for name in (r.get("metrics") or {}).get("test", {}) or {}:
+            seen.setdefault(f"test.{name}", None)
+    return list(seen)
+
+
+def _require_metric(metric: str, column: str, results: list[dict[str, Any]]) -> None:
+    if any(lookup(r, column) is not None for r in results):
+        return
+    names = sorted({n for r in results for split in SPLITS for n in ((r.get("metrics") or {}).get(split) or {})})
+    close = difflib.get_close_matches(metric, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise LosszooError(f"--metric {metric!r}: no run reports it{hint} (metrics: {', '.join(names) or 'none'})")
+
+
+def _same_landscape_settings(column: str, results: list[dict[str, Any]]) -> None:
+    """Landscape figures depend on how they were measured: refuse to rank figures measured differently."""
+    settings = {_text((r.get("landscape") or {}).get("settings")) for r in results if lookup(r, column) is not None}
+    if len(settings) > 1:
+        shown = "; ".join(sorted(settings))
+        raise LosszooError(f"--metric {column}: the runs' landscape figures were measured with different settings "
+                           f"({shown}); measure them again together with `losszoo landscape` (same --probe and "
+                           "--budget), or compare them apart with --filter")
+
+
+def _configuration(result: dict[str, Any]) -> str:
+    known = result.get("configuration_id")
+    if known:
+        return str(known)
+    from losszoo.spec import configuration_id
+
+    return configuration_id({**(result.get("config") or {}), "label": result.get("label")}) + str(result.get("label"))
+
+
+def _rows(results: list[dict[str, Any]], group_by: list[str] | None) -> list[Row]:
+    rows: dict[Any, Row] = {}
+    for r in results:
+        key = _key([lookup(r, k) for k in group_by]) if group_by else (r.get("experiment"), _configuration(r))
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = Row(key, {}, None)
+        row.statuses[r["status"]] += 1
+        row.results.append(r)
+    out = list(rows.values())
+    if group_by:
+        for row in out:
+            row.label = {k: _text(lookup(row.results[0], k)) for k in group_by}
+            row.pooled = _pooled(row.results)
+    else:
+        named = labels.describe([r.results[0].get("config") or {} for r in out],
+                                [str(r.results[0].get("label", "")) for r in out])
+        several = len({r.results[0].get("experiment") for r in out}) > 1
+        for row, label in zip(out, named, strict=True):
+            row.label = ({"experiment": str(row.results[0].get("experiment"))} if several else {}) | label
+    return out
+
+
+def _pooled(results: list[dict[str, Any]]) -> list[str]:
+    """The config keys (seed aside) whose values differ between the runs a --group-by row pools."""
+    flats = [labels.flatten(r.get("config") or {}) for r in results]
+    keys = {k for f in flats for k in f if k not in labels.IGNORED}
+    return sorted(k for k in keys if len({_text(f.get(k)) for f in flats}) > 1)
+
+
+def _default_blocks(rows: list[Row], group_by: list[str] | None, several_experiments: bool) -> list[str]:
+    """What is held fixed by default: the dataset configuration (with its file's content), per experiment."""
+    keys = ["experiment"] if several_experiments else []
+    if group_by is None:
+        return [*keys, "dataset", "inputs.dataset.path"]
+    return keys + [k for k in group_by if k.split(".")[0] in ("dataset", "experiment") and k not in keys]
 
 
 def _key(values: Any) -> tuple:
@@ -218,57 +368,108 @@ def _key(values: Any) -> tuple:
     return tuple(json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v for v in values)
 
 
-def _blocks(rows: list[Row], keys: list[str]) -> list[list[Row]]:
-    """Rows that are compared with each other: same dataset (and experiment), other losses."""
-    blocks: dict[str, list[Row]] = {}
+def _blocks(rows: list[Row]) -> list[list[Row]]:
+    blocks: dict[Any, list[Row]] = {}
     for row in rows:
-        blocks.setdefault(_key(row.group.get(k) for k in keys), []).append(row)
+        blocks.setdefault(row.block, []).append(row)
     return list(blocks.values())
 
 
-def fairness_warnings(rows: list[Row], within: list[str]) -> list[str]:
-    """Warn where compared runs differ in training budget, split, model or seeds."""
-    found = []
-    aspects = {
-        "training budget": lambda c: {k: v for k, v in c.get("train", {}).items() if k != "device"},
-        "split": lambda c: {k: v for k, v in c.get("dataset", {}).items()},
-        "model": lambda c: c.get("model"),
-    }
-    for block in _blocks(rows, within):
-        configs = [r.get("config") or {} for row in block for r in row.results]
-        for aspect, view in aspects.items():
-            # repr, not sorted JSON: the runner writes every config with its keys in one order
-            variants = {repr(view(c)) for c in configs if c}
-            if len(variants) > 1:
-                found.append(f"compared runs differ in {aspect} ({len(variants)} variants); the comparison is unfair")
+def _fill(row: Row, columns: list[str]) -> None:
+    completed = [r for r in row.results if r["status"] == "completed"]
+    seeds = [r["seed"] for r in completed]
+    by_seed = len(seeds) == len(set(seeds))
+    for column in columns:
+        values = {}
+        for r in completed:
+            value = lookup(r, column)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                values[r["seed"] if by_seed else r["run_id"]] = float(value)
+        if values:
+            mean, std = stats.mean_std(list(values.values()))
+            half = stats.ci_halfwidth(std, len(values))
+            low, high = value_range(column)
+            ci = None if math.isnan(half) else (max(low, mean - half), min(high, mean + half))
+            row.cells[column] = Cell(values, mean, std, len(values), ci)
+
+
+def _order(rows: list[Row], group_by: list[str] | None, sort: str | None, columns: list[str],
+           directions: dict[str, bool]) -> None:
+    # Recipe order by default: the losses as the user listed them, blocks as they first appear.
+    first_block = {}
+    for i, row in enumerate(rows):
+        first_block.setdefault(row.block, i)
+    rows.sort(key=lambda r: (str(r.results[0].get("experiment", "")), first_block[r.block],
+                             min(res.get("position", 0) for res in r.results)))
+    if not sort:
+        return
+    label_keys = list(rows[0].label) if rows else []
+    if sort in label_keys:
+        rows.sort(key=lambda r: r.label[sort])
+        return
+    column = column_name(sort)
+    if column not in columns:
+        raise LosszooError(f"--sort {sort!r}: not a column of this table ({', '.join(label_keys + columns)})"
+                           + _close(sort, label_keys + columns))
+    sign = -1 if directions[column] else 1
+    rows.sort(key=lambda r: sign * r.cells[column].mean if column in r.cells else math.inf)
+
+
+def _close(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _warnings(rows: list[Row], group_by: list[str] | None) -> list[str]:
+    warnings = []
+    if any(c.n < 3 for r in rows for c in r.cells.values()):
+        warnings.append("some cells have fewer than 3 seeds: their std and rank groups are weak evidence")
+    kinds = Counter()
+    for row in rows:
+        for status, count in row.statuses.items():
+            if status != "completed":
+                kinds[status] += count
+    if kinds:
+        warnings.append("runs left out of the statistics: " + ", ".join(f"{v} {k}" for k, v in kinds.items()))
+    pooled = sorted({k for r in rows for k in r.pooled})
+    if pooled:
+        warnings.append(f"--group-by pools runs that differ in {', '.join(pooled)} into one row")
+    warnings.extend(_input_versions(rows))
+    for block in _blocks(rows):
         seed_sets = {tuple(sorted(r["seed"] for r in row.results)) for row in block}
         if len(seed_sets) > 1:
-            found.append("compared losses ran different seeds; paired tests fall back to Welch's")
-    return sorted(set(found))
+            warnings.append("compared rows ran different seeds; paired tests fall back to Welch's")
+        layers = {str((r.get("provenance") or {}).get("retrieval_layer")) for row in block for r in row.results
+                  if (r.get("provenance") or {}).get("retrieval_layer")}
+        if len(layers) > 1:
+            warnings.append(f"compared rows retrieve with different layers ({', '.join(sorted(layers))}): their "
+                            "retrieval metrics are not comparable")
+    return sorted(set(warnings), key=warnings.index)
 
 
-def _friedman_notes(rows: list[Row], column: str, group_by: list[str]) -> list[str]:
-    loss_key = next((k for k in group_by if k in ("label", "loss.name", "loss")), None)
-    if loss_key is None:
-        return []
-    by_dataset: dict[str, dict[str, float]] = {}
+def _input_versions(rows: list[Row]) -> list[str]:
+    """Rows that are the same configuration but for the content of a file or plugin they read."""
+    versions: dict[str, dict[str, set[str]]] = {}
     for row in rows:
-        if column in row.cells:
-            by_dataset.setdefault(str(row.group.get("dataset")), {})[str(row.group[loss_key])] = row.cells[column].mean
-    if len(by_dataset) < 2:
-        return []
-    losses = sorted(set.intersection(*(set(v) for v in by_dataset.values())))
-    if len(losses) < 2:
-        return []
-    table = [[by_dataset[d][loss] for loss in losses] for d in sorted(by_dataset)]
-    ranks = stats.average_ranks(table, higher_is_better(column))
-    ranked = ", ".join(f"{loss} {rank:.2f}" for rank, loss in sorted(zip(ranks, losses, strict=True)))
-    notes = [f"average rank over {len(table)} datasets by {column}: {ranked}"]
-    p = stats.friedman_p(table)
+        config = dict(row.results[0].get("config") or {})
+        inputs = config.pop("inputs", None) or {}
+        same = _text({k: v for k, v in config.items() if k not in ("seed", "label")})
+        for name, digest in inputs.items():
+            versions.setdefault(name, {}).setdefault(same, set()).add(digest)
+    return [f"the experiment holds runs made from {max(len(d) for d in by.values())} versions of {name} (its "
+            "content changed between them); they are separate rows" for name, by in versions.items()
+            if any(len(d) > 1 for d in by.values())]
+
+
+def _friedman_words(across: Any) -> list[str]:
+    ranked = ", ".join(f"{m} {r:.2f}" for r, m in sorted(zip(across.average_rank, across.methods, strict=True)))
+    notes = [f"average rank over {len(across.datasets)} datasets by {across.metric}: {ranked}"]
+    p = across.friedman_p
     if math.isnan(p):
-        notes.append("Friedman test needs at least 3 losses and 2 datasets")
+        notes.append("Friedman test needs at least 3 rows and 2 datasets")
     elif p >= stats.ALPHA:
-        notes.append(f"Friedman p = {p:.3g}: cannot reject that all losses rank alike across datasets")
+        notes.append(f"Friedman p = {p:.3g}: cannot reject that all rows rank alike across datasets")
     else:
-        notes.append(f"Friedman p = {p:.3g}: the losses' ranks differ across datasets")
+        notes.append(f"Friedman p = {p:.3g}: the ranks differ across datasets; Nemenyi critical difference "
+                     f"{across.critical_difference:.2f} ranks")
     return notes
