@@ -342,6 +342,8 @@ class MetricEntry(Entry):
     value_range: tuple[float, float] = (-math.inf, math.inf)  # where values (and intervals) can lie
     default: bool = False  # reported when a recipe names no metrics (catalogue order; the first selects)
     computed_with: str = ""  # "module:function" computing this and sibling metrics in one pass
+    fitted_on_val: str = ""  # "module:function" choosing a parameter on val (a threshold), applied on test...
+    applied_with: str = ""  # ...by "module:function"(output, target, parameter)
 
 
 @dataclass(frozen=True)
@@ -397,7 +399,8 @@ class Registry:
         self._loaded = True
         for module in self._catalogue:
             for entry in importlib.import_module(module).ENTRIES:
-                self.add(entry)
+                if entry.kind == self.kind:  # a family's module may declare its losses, metrics and datasets
+                    self.add(entry)
         _load_installed_plugins()
 
     def add(self, entry: Entry) -> Entry:
@@ -488,6 +491,8 @@ class Registry:
                     meta.setdefault("task", kind.tasks[0])
             if self.kind == "metric" and meta.get("higher_is_better") is None:
                 raise LosszooError(f"metric {entry_name!r} must declare higher_is_better=True or False")
+            if self.kind == "dataset":
+                params, meta = _with_split(params, meta)
             meta.setdefault("family", "custom")
             try:
                 entry = ENTRY_TYPES[self.kind](kind=self.kind, name=entry_name, target=obj, params=params, **meta)
@@ -541,10 +546,24 @@ def _load_installed_plugins() -> None:
     load_entry_points()
 
 
+def _with_split(params: tuple[Param, ...], meta: dict[str, Any]) -> tuple[tuple[Param, ...], dict[str, Any]]:
+    """A plugin's dataset takes the split fractions (and their rules) every dataset takes, unless it declares
+    its own; its task defaults to classification."""
+    from losszoo.catalog.datasets import SPLIT, SPLIT_RULES
+
+    names = {p.name for p in params}
+    missing = tuple(p for p in SPLIT if p.name not in names)
+    meta.setdefault("task", "classification")
+    if missing:
+        meta["rules"] = (*meta.get("rules", ()), *SPLIT_RULES)
+    return params + missing, meta
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+_TASKS = ("losszoo.catalog.multilabel", "losszoo.catalog.boxes")  # each declares losses, metrics and datasets
 LOSSES = Registry(
     "loss",
     "losses",
@@ -554,10 +573,11 @@ LOSSES = Registry(
         "losszoo.catalog.regression",
         "losszoo.catalog.metric_learning",
         "losszoo.catalog.segmentation",
+        *_TASKS,
     ),
 )
-DATASETS = Registry("dataset", "datasets", ("losszoo.catalog.datasets", "losszoo.catalog.files"))
+DATASETS = Registry("dataset", "datasets", ("losszoo.catalog.datasets", "losszoo.catalog.files", *_TASKS))
 MODELS = Registry("model", "models", ("losszoo.catalog.models",))
-METRICS = Registry("metric", "metrics", ("losszoo.catalog.metrics",))
+METRICS = Registry("metric", "metrics", ("losszoo.catalog.metrics", *_TASKS))
 
 REGISTRIES = {"losses": LOSSES, "datasets": DATASETS, "models": MODELS, "metrics": METRICS}

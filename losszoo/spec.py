@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: train: keys that say where or how a run is watched, not what it computes.
-UNHASHED_TRAIN_KEYS = ("device", "threads", "log", "stack")
+UNHASHED_TRAIN_KEYS = ("device", "threads", "log", "stack", "save_every")
 #: Top-level config keys outside a run's identity.
 UNHASHED_KEYS = ("experiment", "plugins", "label")
 

@@ -19,6 +19,7 @@ import torch
 
 from losszoo.errors import InvalidParameterError
 from losszoo.factory import create_loss
+from losszoo.inputs import INPUT_KINDS, Sample
 from losszoo.registry import LOSSES, Entry, Param
 
 NUM_CLASSES = 4
@@ -48,63 +49,26 @@ def build(entry: Entry, dtype: torch.dtype = torch.float64, **params: Any) -> to
     return loss.to(dtype) if isinstance(loss, torch.nn.Module) else loss
 
 
+def _sample(entry: Entry, dtype: torch.dtype, seed: int, batch: int) -> Sample:
+    return Sample(batch, NUM_CLASSES, EMBEDDING_DIM, IMAGE, torch.Generator().manual_seed(seed), dtype,
+                  entry.input_range, entry.target_range)
+
+
 def example(entry: Entry, dtype: torch.dtype = torch.float64, seed: int = 0,
             batch: int = BATCH) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random input of the loss's declared kind (requires grad) and a matching target."""
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.arange(batch) % NUM_CLASSES
-    lo, hi = entry.input_range or (None, None)
-    t_lo, t_hi = entry.target_range or (None, None)
-
-    def draw(*shape: int, low: float | None = None, high: float | None = None) -> torch.Tensor:
-        if low is not None and high is not None:
-            return low + (high - low) * torch.rand(*shape, generator=gen, dtype=dtype)
-        return torch.randn(*shape, generator=gen, dtype=dtype)
-
-    if entry.input == "logits":
-        x, y = draw(batch, NUM_CLASSES), labels
-    elif entry.input == "embeddings":
-        x, y = draw(batch, EMBEDDING_DIM), labels
-    elif entry.input == "values":
-        x, y = draw(batch, low=lo, high=hi), draw(batch, low=t_lo, high=t_hi)
-    elif entry.input == "mean_var":
-        x, y = draw(batch, 2), draw(batch, low=t_lo, high=t_hi)
-    elif entry.input == "pixel_logits":
-        x = draw(2, NUM_CLASSES, IMAGE, IMAGE)
-        y = torch.randint(0, NUM_CLASSES, (2, IMAGE, IMAGE), generator=gen)
-    else:
-        raise ValueError(f"{entry.qualified}: unknown input kind {entry.input!r}")
+    """Random input of the loss's declared kind (requires grad) and a matching target (``losszoo.inputs``)."""
+    kind = INPUT_KINDS.get(entry.input)
+    if kind is None or kind.example is None:
+        raise ValueError(f"{entry.qualified}: no example input for kind {entry.input!r}")
+    x, y = kind.example(_sample(entry, dtype, seed, batch))
     return x.requires_grad_(True), y
 
 
 def extremes(entry: Entry, loss: torch.nn.Module, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
-    """Named extreme inputs of the loss's kind: huge logits, cosines of exactly +-1, zero norms."""
+    """Named extreme inputs of the loss's kind: huge logits, cosines of exactly +-1, zero norms, ..."""
     x, y = example(entry, dtype)
-    x = x.detach()
-    cases: dict[str, torch.Tensor] = {}
-    if entry.input in ("logits", "pixel_logits"):
-        sign = torch.where(torch.rand(x.shape, generator=torch.Generator().manual_seed(1)) > 0.5, 1.0, -1.0)
-        cases["logits of +-1e4"] = 1e4 * sign.to(dtype)
-        cases["logits all 0"] = torch.zeros_like(x)
-    elif entry.input == "embeddings":
-        cases["zero-norm embeddings"] = torch.zeros_like(x)
-        cases["embeddings of norm 1e4"] = 1e4 * x / x.norm(dim=1, keepdim=True)
-        weight = getattr(loss, "weight", None)
-        if isinstance(weight, torch.Tensor):
-            centres = weight.detach().to(dtype)
-            centres = centres.reshape(centres.shape[0], -1, centres.shape[-1])[:, 0]
-            if centres.shape == (NUM_CLASSES, EMBEDDING_DIM):
-                cases["cosine exactly +1 (on the class centre)"] = centres[y].clone()
-                cases["cosine exactly -1 (opposite the class centre)"] = -centres[y].clone()
-        cases["all embeddings equal"] = x[:1].expand_as(x).clone()
-    elif entry.input == "values":
-        lo, hi = entry.input_range or (-1e4, 1e4)
-        cases["values at the top of their range"] = torch.full_like(x, min(hi, 1e4) - 1e-3)
-        cases["values at the bottom of their range"] = torch.full_like(x, max(lo, -1e4) + 1e-3)
-    elif entry.input == "mean_var":
-        cases["mean and raw variance of +-1e4"] = torch.stack([torch.full_like(x[:, 0], 1e4),
-                                                              torch.full_like(x[:, 1], -1e4)], 1)
-    return cases
+    kind = INPUT_KINDS[entry.input]
+    return kind.extremes(_sample(entry, dtype, 0, BATCH), x.detach(), y, loss) if kind.extremes else {}
 
 
 def _scalar(value: Any) -> torch.Tensor:

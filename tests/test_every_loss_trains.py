@@ -11,12 +11,17 @@ DATASET_OF_TASK = {
     "classification": "iris",
     "regression": "diabetes",
     "segmentation": {"name": "shapes", "n_samples": 40, "size": 16},
+    "multilabel": {"name": "multilabel", "n_samples": 120},
+    "boxes": {"name": "shapes_boxes", "n_samples": 60, "size": 16},
 }
 MODEL_OF_TASK = {"classification": {"name": "mlp", "hidden": [16], "embedding_dim": 8},
                  "regression": {"name": "mlp", "hidden": [16]},
-                 "segmentation": {"name": "unet", "channels": [4, 8]}}
+                 "segmentation": {"name": "unet", "channels": [4, 8]},
+                 "multilabel": {"name": "mlp", "hidden": [16]},
+                 "boxes": {"name": "cnn", "channels": [4, 8]}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", losszoo.list_losses())
 def test_loss_trains_in_a_recipe(name, runs):
     task = INPUT_KINDS[losszoo.loss_spec(name).input].tasks[0]

@@ -253,11 +253,11 @@ def _interrupt_at_epoch(epoch: int, monkeypatch) -> None:
     real = trainer.compute_metrics
     calls = []
 
-    def compute_metrics(evaluation, names, retrieval_only=False):
+    def compute_metrics(evaluation, names, **options):
         calls.append(1)
         if len(calls) == epoch:  # the val evaluation of that epoch
             raise KeyboardInterrupt
-        return real(evaluation, names, retrieval_only)
+        return real(evaluation, names, **options)
 
     monkeypatch.setattr(trainer, "compute_metrics", compute_metrics)
 

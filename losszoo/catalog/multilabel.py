@@ -121,8 +121,9 @@ METRICS = [
            summary="macro F1 of the decisions sigmoid(z) > 0.5 (a label with nothing to find or found scores 0)",
            formula="mean_l 2 TP_l / (2 TP_l + FP_l + FN_l)",
            reference="sklearn.metrics.f1_score(average='macro', zero_division=0) on sigmoid(z) > 0.5"),
-    # Not a default until the trainer applies val's threshold to test: alone, it is the F1 at each set's own best.
+    # The trainer chooses the threshold on val (best_threshold) and applies it on test (f1_at).
     metric("f1_best", f"{_MET}:f1_best", **_METRIC, higher_is_better=True,
+           fitted_on_val=f"{_MET}:best_threshold", applied_with=f"{_MET}:f1_at",
            summary="macro F1 at one threshold for all labels, chosen to maximise it on val and applied on test "
                    "(best_threshold on val, f1_at on test)",
            formula="f1_at(z, t, tau*),  tau* = argmax_tau f1_at(z_val, t_val, tau)",

@@ -23,7 +23,8 @@ from typing import Any
 #: The parts of a config a row's label shows, in column order; anything else that differs goes to "other".
 PARTS = ("dataset", "model", "label", "train")
 #: Config keys that never tell rows apart (not part of what a run computes, or the row's identity itself).
-IGNORED = ("seed", "experiment", "label", "plugins", "train.device", "train.threads", "train.log", "train.stack")
+IGNORED = ("seed", "experiment", "label", "plugins", "train.device", "train.threads", "train.log", "train.stack",
+           "train.save_every")
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

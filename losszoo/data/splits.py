@@ -41,6 +41,7 @@ class Data:
     target_mean: float = 0.0  # regression targets are standardised; predictions map back with these
     target_std: float = 1.0
     open_set: bool = False  # test holds classes never seen in training: retrieval metrics only
+    class_names: list[str] | None = None
 
     def describe(self) -> str:
         sizes = f"{len(self.train)}/{len(self.val)}/{len(self.test)}"
@@ -85,14 +86,20 @@ def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | Non
               center_targets: bool = True) -> Data:
     """Load dataset ``name`` with resolved ``params`` and split it with ``seed``.
 
-    Regression targets are divided by their train standard deviation and, with
-    ``center_targets``, centred on their train mean.
+    Regression targets are divided by the standard deviation of the training
+    targets as the run sees them (after the ``outliers`` modifier: the clean
+    ones are an oracle no user has) and, with ``center_targets``, centred on
+    their mean. uint8 images are scaled to [0, 1] and then standardised per
+    channel with train statistics; tabular features are standardised per
+    column. Multi-label targets (0/1) and boxes (normalised corners) are left
+    as they are.
     """
-    entry = DATASETS.get(name)
-    source: Source = entry.load()(**params, base_dir=base_dir)
+    from losszoo.data.sources import check_source
+
+    source: Source = check_source(DATASETS.get(name).load()(**params, base_dir=base_dir), name)
     rng = np.random.default_rng(seed)
-    x, y = source.x, source.y
-    classify = source.task == "classification"
+    x, y, task = source.x, source.y, source.task
+    classify = task == "classification"
 
     unseen = None
     if classify and params.get("open_set"):
@@ -100,13 +107,13 @@ def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | Non
         seen_classes = classes[: len(classes) // 2]
         if len(seen_classes) < 2:
             raise DataError(f"open_set needs at least 4 classes, {name} has {len(classes)}")
+        if source.split is not None:
+            raise DataError(f"open_set chooses its own test split; {name} brings one (train/ val/ test/)", "open_set")
         seen = np.isin(y, seen_classes)
         unseen = np.flatnonzero(~seen)
         x, y = x[seen], y[seen]
 
-    rest, test = _split_indices(y, params["test_fraction"], seed, classify)
-    train, val = _split_indices(y[rest], params["val_fraction"], seed, classify)
-    train, val = rest[train], rest[val]
+    train, val, test = _split(y, source.split, params, seed, classify)
     if unseen is not None:  # the open-set test split is every sample of the unseen classes
         test_x, test_y = source.x[unseen], np.unique(source.y[unseen], return_inverse=True)[1]
     else:
@@ -114,8 +121,10 @@ def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | Non
     x_train, y_train = x[train], y[train]
 
     num_classes = int(y.max()) + 1 if classify else None
-    if source.task == "segmentation":  # named classes count even when absent from these masks
+    if task == "segmentation":  # named classes count even when absent from these masks
         num_classes = len(source.class_names) if source.class_names else int(source.y.max()) + 1
+    if task == "multilabel":
+        num_classes = int(y.shape[1])
     if classify:
         if params.get("imbalance", 1.0) < 1.0:
             keep = long_tail(y_train, params["imbalance"], rng)
@@ -124,36 +133,76 @@ def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | Non
             y_train = corrupt_labels(y_train, params["label_noise"], params["noise_kind"], num_classes, rng)
 
     target_mean, target_std = 0.0, 1.0
-    if source.task == "regression":
+    if task == "regression":
         if params.get("outliers", 0.0) > 0:
             y_train = y_train.copy()
             hit = rng.permutation(len(y_train))[: int(round(params["outliers"] * len(y_train)))]
             y_train[hit] += params["outlier_scale"] * y_train.std() * rng.standard_cauchy(len(hit))
-        clean = y[train]  # scale by the clean targets so outliers do not squash the rest
-        target_mean, target_std = float(clean.mean()) if center_targets else 0.0, float(clean.std() or 1.0)
+        target_mean = float(y_train.mean()) if center_targets else 0.0
+        target_std = float(y_train.std() or 1.0)
 
-    if source.image_shape is None:  # standardise tabular features on train statistics
-        mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-        std[std == 0] = 1.0
-        x_train, x_val, test_x = (x_train - mean) / std, (x[val] - mean) / std, (test_x - mean) / std
-    else:
-        x_val = x[val]
+    x_train, x_val, test_x = _scale_inputs(x_train, x[val], test_x, source.image_shape is not None)
 
     def split(features: np.ndarray, target: np.ndarray) -> Split:
-        target = (target - target_mean) / target_std if source.task == "regression" else target
-        return Split(torch.as_tensor(features, dtype=torch.float32),
-                     torch.as_tensor(target, dtype=torch.float32 if source.task == "regression" else torch.int64))
+        if task == "regression":
+            target = (target - target_mean) / target_std
+        dtype = torch.int64 if task in ("classification", "segmentation") else torch.float32
+        return Split(torch.as_tensor(features, dtype=torch.float32), torch.as_tensor(target, dtype=dtype))
 
+    if classify:
+        counts = np.bincount(y_train.ravel(), minlength=num_classes).tolist()
+    elif task == "segmentation":
+        counts = np.bincount(y_train.ravel(), minlength=num_classes).tolist()  # pixels per class
+    elif task == "multilabel":
+        counts = np.asarray(y_train).sum(axis=0).astype(int).tolist()  # positives per label
+    else:
+        counts = None
     return Data(
         train=split(x_train, y_train),
         val=split(x_val, y[val]),
         test=split(test_x, test_y),
-        task=source.task,
+        task=task,
         num_classes=num_classes,
         in_features=int(np.prod(x.shape[1:])),
         image_shape=source.image_shape,
-        class_counts=np.bincount(y_train.ravel(), minlength=num_classes).tolist() if num_classes else None,
+        class_counts=counts,
         target_mean=target_mean,
         target_std=target_std,
         open_set=unseen is not None,
+        class_names=source.class_names,
     )
+
+
+def _split(y: np.ndarray, given: np.ndarray | None, params: dict[str, Any], seed: int, stratify: bool
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, val and test indices: the data's own split where it brings one (test and val carved from
+    train, stratified and seeded, where it lacks them), else a seeded stratified random split."""
+    if given is None:
+        rest, test = _split_indices(y, params["test_fraction"], seed, stratify)
+        train, val = _split_indices(y[rest], params["val_fraction"], seed, stratify)
+        return rest[train], rest[val], test
+    train, val, test = (np.flatnonzero(given == part) for part in (0, 1, 2))
+    if not len(test):
+        keep, held = _split_indices(y[train], params["test_fraction"], seed, stratify)
+        train, test = train[keep], train[held]
+    if not len(val):
+        keep, held = _split_indices(y[train], params["val_fraction"], seed, stratify)
+        train, val = train[keep], train[held]
+    return train, val, test
+
+
+def _scale_inputs(train: np.ndarray, val: np.ndarray, test: np.ndarray, images: bool
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardise with train statistics: tables per column; uint8 images per channel after / 255 (float
+    images are used as given)."""
+    if images and train.dtype != np.uint8:
+        return train, val, test
+    if images:
+        train, val, test = (a.astype(np.float32) / 255.0 for a in (train, val, test))
+        axes = (0, *range(2, train.ndim))
+        mean = train.mean(axis=axes, keepdims=True)
+        std = train.std(axis=axes, keepdims=True)
+    else:
+        mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std == 0, 1.0, std)
+    return (train - mean) / std, (val - mean) / std, (test - mean) / std

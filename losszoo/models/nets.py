@@ -31,10 +31,18 @@ class Net(nn.Module):
         self.head = nn.Linear(features, out_dim)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return self.body(x) if self.neck is None else self.neck(self.body(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        return self.head(self.features(x))
+
+    neck: nn.Module | None = None
+
+    def add_neck(self, dim: int) -> None:
+        """A linear embedding layer of ``dim`` between body and head, which ``features`` then returns: a loss
+        on class logits retrieves with an embedding of the same size as an embedding loss does."""
+        self.neck = nn.Linear(self.head.in_features, dim)
+        self.head = nn.Linear(dim, self.head.out_features)
 
 
 class Linear(Net):

@@ -17,7 +17,7 @@ from typing import Any
 from losszoo.errors import LosszooError
 
 DEFAULT_RUNS_DIR = "runs"
-STATUSES = ("completed", "diverged", "failed", "interrupted")
+STATUSES = ("completed", "diverged", "failed", "interrupted", "pruned")
 
 
 def runs_dir(given: str | Path | None = None) -> Path:

@@ -1,23 +1,25 @@
-"""Train one run, top to bottom.
+"""Train one run, top to bottom: set up, fit, finish.
 
     losszoo train recipes/digits-margin.yaml     # calls train_run once per run
 
 The data sits in memory as tensors and is batched by slicing a permutation:
-no DataLoader, no per-sample Python. One loop, in the order things happen:
-lr schedule -> shuffle -> forward/backward -> clip -> step, then the val
-evaluation that picks the best epoch, a metrics.jsonl line, early stopping.
+no DataLoader, no per-sample Python. ``fit`` is one loop, in the order things
+happen: lr -> shuffle -> forward/backward -> clip -> step, then the val
+evaluation that picks the reported epoch, a metrics.jsonl line, early
+stopping. A tuning trial is the same run that stops before the test split.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import importlib
+import io
 import json
 import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +28,18 @@ import torch
 from torch import nn
 
 from losszoo.data.sampler import m_per_class_order
-from losszoo.data.splits import Data, Split, load_data
+from losszoo.data.splits import Data, load_data
 from losszoo.errors import RunError
 from losszoo.factory import create_loss
-from losszoo.registry import LOSSES, METRICS, MODELS
+from losszoo.inputs import INPUT_KINDS, InputKind
+from losszoo.registry import LOSSES, METRICS, MODELS, LossEntry
+from losszoo.training.evaluate import Evaluation, compute_metrics, evaluate  # noqa: F401  (Evaluation re-exported)
 from losszoo.training.store import write_atomic
-
-EVAL_ELEMENTS = 2**18  # inputs per evaluation batch: 4096 digits rows, 256 images of 32x32
 
 #: Progress callback: (epoch, epochs, train_loss, selection metric name, its val value).
 OnEpoch = Callable[[int, int, float, str, float | None], None]
+#: Asked after each epoch of a tuning trial: (epoch, selection value) -> stop it now (pruned)?
+Prune = Callable[[int, float | None], bool]
 
 
 class Diverged(Exception):
@@ -78,17 +82,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def head_size(loss_input: str, data: Data, embedding_dim: int) -> int:
-    """How many outputs the model's head needs for the loss's input kind."""
-    return {
-        "logits": data.num_classes,
-        "pixel_logits": data.num_classes,
-        "embeddings": embedding_dim,
-        "values": 1,
-        "mean_var": 2,
-    }[loss_input]
-
-
 def make_optimizer(params: list[nn.Parameter], cfg: dict[str, Any]) -> torch.optim.Optimizer:
     if cfg["name"] == "sgd":
         return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
@@ -102,75 +95,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: dict[str, Any], epochs
     if cfg["name"] == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg["step_size"], gamma=cfg["gamma"])
     return None
-
-
-def _as_loss_input(output: torch.Tensor, loss_input: str) -> torch.Tensor:
-    return output.squeeze(-1) if loss_input == "values" else output
-
-
-@dataclass
-class Evaluation:
-    """What a metric may consume, computed once per split."""
-
-    outputs: dict[str, torch.Tensor]
-    target: torch.Tensor
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loss: nn.Module, loss_input: str, split: Split, data: Data,
-             device: torch.device) -> Evaluation:
-    """Forward the whole split in large batches and collect every view metrics read."""
-    model.eval()
-    loss.eval()
-    heads, features = [], []
-    step = max(1, EVAL_ELEMENTS // max(1, split.x[0].numel()))
-    for start in range(0, len(split), step):
-        x = split.x[start:start + step].to(device, non_blocking=True)
-        if hasattr(model, "features") and hasattr(model, "head"):  # a Net: keep the features for retrieval
-            feats = model.features(x)
-            features.append(feats)
-            heads.append(model.head(feats))
-        else:
-            heads.append(model(x))
-    out = torch.cat(heads)
-    target = split.y.to(device)
-    outputs: dict[str, torch.Tensor] = {}
-    if loss_input in ("logits", "pixel_logits"):
-        outputs["pixel_logits" if out.ndim == 4 else "logits"] = out
-        if features:
-            outputs["embeddings"] = torch.cat(features)
-    elif loss_input == "embeddings":
-        outputs["embeddings"] = out
-        if hasattr(loss, "class_logits"):
-            outputs["logits"] = loss.class_logits(out)
-    else:  # values and mean_var: metrics read predictions in the data's own units
-        out = _as_loss_input(out, loss_input)
-        values = loss.predict(out) if hasattr(loss, "predict") else out
-        outputs["values"] = values * data.target_std + data.target_mean
-        target = target * data.target_std + data.target_mean
-    model.train()
-    loss.train()
-    return Evaluation(outputs, target)
-
-
-def compute_metrics(evaluation: Evaluation, names: list[str], retrieval_only: bool = False) -> dict[str, float]:
-    """Each metric the evaluation can feed; a metric without its input is left out."""
-    values: dict[str, float] = {}
-    shared: dict[str, dict[str, float]] = {}  # metrics computed together (one retrieval search for three)
-    for name in names:
-        entry = METRICS.get(name)
-        if entry.input not in evaluation.outputs or (retrieval_only and entry.input != "embeddings"):
-            continue
-        output = evaluation.outputs[entry.input]
-        together = entry.computed_with
-        if together:
-            if together not in shared:
-                module, _, function = together.partition(":")
-                shared[together] = getattr(importlib.import_module(module), function)(output, evaluation.target)
-            values[name] = float(shared[together][name])
-        else:
-            values[name] = float(entry.load()(output, evaluation.target))
-    return values
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -188,26 +112,9 @@ def is_better(value: float, best: float | None, higher_is_better: bool) -> bool:
     return best is None or (value > best if higher_is_better else value < best)
 
 
-# --- the run -------------------------------------------------------------------------------------
-
-
-def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = None) -> dict[str, Any]:
-    """Train the run described by a resolved ``config``; write its folder; return metrics.
-
-    Returns ``{"status", "metrics", "best_epoch", "epochs_run", "train_seconds",
-    "samples_per_second", "n_parameters", "error"}``. Raises KeyboardInterrupt
-    through (the caller records the run as interrupted).
-
-    Torch uses ``train.threads`` CPU threads during the run (1 by default):
-    the small models of a loss comparison run fastest on one thread, and a run
-    then gives the same numbers whether it trains alone or beside others.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config["train"].get("threads", 1))
-    try:
-        return _train(config, run_dir, on_epoch)
-    finally:
-        torch.set_num_threads(threads)
+def head_size(loss_input: str, data: Data, embedding_dim: int) -> int:
+    """How many outputs the model's head needs for the loss's input kind."""
+    return INPUT_KINDS[loss_input].head_size(data.num_classes, embedding_dim)
 
 
 def load_run_data(config: dict[str, Any]) -> Data:
@@ -221,6 +128,15 @@ def load_run_data(config: dict[str, Any]) -> Data:
     return load_data(config["dataset"]["name"], params, config["seed"], center_targets=low is None or low < 0)
 
 
+def retrieves_with_neck(config: dict[str, Any]) -> bool:
+    """A loss on class logits whose run reports retrieval metrics gets an ``embedding_dim`` layer before its
+    head and retrieves with it, as embedding losses do: every loss of an open-set comparison then retrieves
+    with features of the same layer and dimension."""
+    loss_input = LOSSES.get(config["loss"]["name"]).input
+    return loss_input == "logits" and any(
+        m in METRICS and METRICS.get(m).input == "embeddings" for m in config["metrics"])
+
+
 def build(config: dict[str, Any], data: Data, device: torch.device) -> tuple[nn.Module, nn.Module]:
     """The run's model, its head sized for the loss, and the loss with the data's context."""
     loss_entry = LOSSES.get(config["loss"]["name"])
@@ -231,122 +147,263 @@ def build(config: dict[str, Any], data: Data, device: torch.device) -> tuple[nn.
         image_shape=data.image_shape,
         out_dim=head_size(loss_entry.input, data, embedding_dim),
         **model_params,
-    ).to(device)
+    )
+    if retrieves_with_neck(config) and hasattr(model, "add_neck"):
+        model.add_neck(embedding_dim)
     loss = create_loss(
         loss_entry.name,
         **{k: v for k, v in config["loss"].items() if k != "name"},
         num_classes=data.num_classes,
         embedding_dim=embedding_dim,
         class_counts=data.class_counts,
-    ).to(device)
-    return model, loss
+    )
+    return model.to(device), loss.to(device)
 
 
-def _train(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None) -> dict[str, Any]:
-    train_cfg = config["train"]
+def retrieval_layer(config: dict[str, Any], model: nn.Module) -> str | None:
+    """Which features retrieval metrics read, in words, for result.json."""
+    loss_input = LOSSES.get(config["loss"]["name"]).input
+    if loss_input == "embeddings":
+        return f"embedding ({config['model'].get('embedding_dim', 64)}-d)"
+    neck = getattr(model, "neck", None)
+    if isinstance(neck, nn.Linear):
+        return f"embedding ({neck.out_features}-d)"
+    head = getattr(model, "head", None)
+    return f"last hidden layer ({head.in_features}-d)" if isinstance(head, nn.Linear) else None
+
+
+def _checkpoint_bytes(model: nn.Module, loss: nn.Module, config: dict[str, Any], epoch: int) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "loss": loss.state_dict(), "config": config, "epoch": epoch}, buffer)
+    return buffer.getvalue()
+
+
+# --- the run: set up, fit, finish ----------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """Everything a run holds while it trains."""
+
+    config: dict[str, Any]
+    folder: Path
+    device: torch.device
+    data: Data
+    loss_entry: LossEntry
+    kind: InputKind
+    model: nn.Module
+    loss: nn.Module
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    select: str | None  # the val metric that picks the reported epoch; None: the last epoch
+    higher: bool
+    autocast: Callable[[], Any]
+    scaler: Any
+
+
+@dataclass
+class Fit:
+    """What ``fit`` leaves: the status, the reported epoch and its weights, the last epoch's."""
+
+    status: str = "completed"
+    error: str | None = None
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_value: float | None = None
+    best_val: dict[str, float] = field(default_factory=dict)
+    best_state: tuple[dict, dict] | None = None
+    fitted: dict[str, Any] = field(default_factory=dict)  # parameters chosen on val (a threshold)
+    seconds: float = 0.0
+    samples: int = 0
+
+
+def _precision(name: str, device: torch.device) -> tuple[Callable[[], Any], Any]:
+    """The autocast context of ``train.precision`` and, for fp16 on a GPU, a gradient scaler."""
+    if name == "fp32":
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if name == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler(device.type) if name == "fp16" and device.type == "cuda" else None
+    return (lambda: torch.autocast(device.type, dtype=dtype)), scaler
+
+
+def setup(config: dict[str, Any], folder: Path) -> Run:
+    train = config["train"]
     generator = seed_everything(config["seed"])
-    device = resolve_device(train_cfg["device"])
+    device = resolve_device(train["device"])
     data = load_run_data(config)
     loss_entry = LOSSES.get(config["loss"]["name"])
     model, loss = build(config, data, device)
-
     params = [p for p in list(model.parameters()) + list(loss.parameters()) if p.requires_grad]
-    optimizer = make_optimizer(params, train_cfg["optimizer"])
-    epochs, batch_size = train_cfg["epochs"], train_cfg["batch_size"]
-    scheduler = make_scheduler(optimizer, train_cfg["scheduler"], epochs)
-    metric_names = config["metrics"]
-    select = config["select_by"].rpartition(".")[2]
-    higher = METRICS.get(select).higher_is_better
+    optimizer = make_optimizer(params, train["optimizer"])
+    select = None if config["select_by"] == "last" else config["select_by"].rpartition(".")[2]
+    autocast, scaler = _precision(train.get("precision", "fp32"), device)
+    return Run(config, folder, device, data, loss_entry, INPUT_KINDS[loss_entry.input], model, loss, params,
+               optimizer, make_scheduler(optimizer, train["scheduler"], train["epochs"]), generator, select,
+               bool(METRICS.get(select).higher_is_better) if select else True, autocast, scaler)
 
-    x_train, y_train = data.train.x.to(device), data.train.y.to(device)
+
+def fit(run: Run, on_epoch: OnEpoch | None = None, prune: Prune | None = None) -> Fit:
+    """Train epoch by epoch; keep the epoch ``select_by`` picks (the last with ``select_by: last``)."""
+    train = run.config["train"]
+    model, loss, optimizer, kind = run.model, run.loss, run.optimizer, run.kind
+    epochs, save_every = train["epochs"], train.get("save_every")
+    x_train, y_train = run.data.train.x.to(run.device), run.data.train.y.to(run.device)
     n = len(y_train)
-    batches = batch_bounds(n, batch_size)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = (run_dir / "metrics.jsonl").open("w")
-    best_value, best_epoch, best_state, best_val, stale = None, 0, None, {}, 0
-    epochs_run, status, error = 0, "completed", None
+    batches = batch_bounds(n, train["batch_size"])
+    outcome, stale = Fit(), 0
+    run.folder.mkdir(parents=True, exist_ok=True)
+    log = (run.folder / "metrics.jsonl").open("w")
     started = time.perf_counter()
     try:
         for epoch in range(1, epochs + 1):
             lr = optimizer.param_groups[0]["lr"]
-            if loss_entry.needs_pairs:  # m samples per class, so anchors have positives in the batch
-                order = m_per_class_order(data.train.y, train_cfg["m_per_class"], generator).to(device)
+            if run.loss_entry.needs_pairs:  # m samples per class, so anchors have positives in the batch
+                order = m_per_class_order(run.data.train.y, train["m_per_class"], run.generator).to(run.device)
             else:
-                order = torch.randperm(n, generator=generator).to(device)
-            total = torch.zeros((), device=device)
+                order = torch.randperm(n, generator=run.generator).to(run.device)
+            total = torch.zeros((), device=run.device)
             for start, stop in batches:
                 index = order[start:stop]
-                output = _as_loss_input(model(x_train[index]), loss_entry.input)
-                value = loss(output, y_train[index])
+                with run.autocast():
+                    value = loss(kind.loss_input(model(x_train[index])), y_train[index])
                 if epoch == 1 and start == 0:
-                    check_first_value(value, loss_entry.name)
+                    check_first_value(value, run.loss_entry.name)
                 optimizer.zero_grad(set_to_none=True)
-                value.backward()
-                if train_cfg["grad_clip"]:
-                    nn.utils.clip_grad_norm_(params, train_cfg["grad_clip"])
-                optimizer.step()
-                total += value.detach() * len(index)
-            if scheduler is not None:
-                scheduler.step()
-            epochs_run = epoch
+                if run.scaler is None:
+                    value.backward()
+                else:
+                    run.scaler.scale(value).backward()
+                    run.scaler.unscale_(optimizer)
+                if train["grad_clip"]:
+                    nn.utils.clip_grad_norm_(run.params, train["grad_clip"])
+                if run.scaler is None:
+                    optimizer.step()
+                else:
+                    run.scaler.step(optimizer)
+                    run.scaler.update()
+                total += value.detach().float() * len(index)
+            if run.scheduler is not None:
+                run.scheduler.step()
+            outcome.epochs_run = epoch
             train_loss = (total / len(order)).item()  # one CPU-GPU sync per epoch, not per step
             if not math.isfinite(train_loss):
                 raise Diverged(f"non-finite train loss at epoch {epoch}")
 
-            val = compute_metrics(evaluate(model, loss, loss_entry.input, data.val, data, device), metric_names)
-            log.write(json.dumps({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val": val}) + "\n")
+            fitted: dict[str, Any] = {}
+            evaluation = evaluate(model, loss, run.loss_entry.input, run.data.val, run.data, run.device)
+            val = compute_metrics(evaluation, run.config["metrics"], fitted=fitted, fit=True)
+            log.write(_json_line({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val": val}))
             log.flush()
-            if is_better(val.get(select), best_value, higher):
-                best_value, best_epoch, best_val, stale = val[select], epoch, val, 0
-                best_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(loss.state_dict()))
+            current = val.get(run.select) if run.select else None
+            if run.select is None or is_better(current, outcome.best_value, run.higher):
+                outcome.best_value, outcome.best_epoch, outcome.best_val, stale = current, epoch, val, 0
+                outcome.fitted = fitted
+                outcome.best_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(loss.state_dict()))
             else:
                 stale += 1
+            if save_every and epoch % save_every == 0:
+                write_atomic(run.folder / "checkpoints" / f"epoch-{epoch:04d}.pt",
+                             _checkpoint_bytes(model, loss, run.config, epoch))
             if on_epoch is not None:
-                on_epoch(epoch, epochs, train_loss, select, val.get(select))
-            if train_cfg["patience"] and stale >= train_cfg["patience"]:
+                on_epoch(epoch, epochs, train_loss, run.select or "last", current if run.select else val.get(
+                    next(iter(val), ""), None))
+            if train["patience"] and run.select and stale >= train["patience"]:
+                break
+            if prune is not None and prune(epoch, current):
+                outcome.status, outcome.error = "pruned", f"pruned after epoch {epoch}: below the median of " \
+                                                          "earlier trials"
                 break
     except Diverged as problem:
-        status, error = "diverged", str(problem)
+        outcome.status, outcome.error = "diverged", str(problem)
     finally:
         log.close()
-    train_seconds = time.perf_counter() - started
+    outcome.seconds = time.perf_counter() - started
+    outcome.samples = n * outcome.epochs_run
+    return outcome
 
-    metrics: dict[str, dict[str, float]] = {"val": best_val}
-    if best_state is not None:
-        model.load_state_dict(best_state[0])
-        loss.load_state_dict(best_state[1])
-        test = evaluate(model, loss, loss_entry.input, data.test, data, device)
-        metrics["test"] = compute_metrics(test, metric_names, retrieval_only=data.open_set)
-        embeddings = test.outputs.get("embeddings")
-        if loss_entry.input == "embeddings" and embeddings is not None and embeddings.shape[1] == 2:
-            from losszoo.training.pictures import plot_embeddings
 
-            centres = getattr(loss, "weight", None)
-            plot_embeddings(embeddings, test.target, centres if isinstance(centres, torch.Tensor) else None,
-                            run_dir / "embeddings.png", f"{config['label']} - test embeddings")
-        buffer = _checkpoint_bytes(model, loss, config, best_epoch)
-        write_atomic(run_dir / "checkpoint.pt", buffer)
+def finish(run: Run, outcome: Fit) -> dict[str, Any]:
+    """Test the reported epoch's weights (not a tuning trial's: it stops at val), write the checkpoints,
+    and say what the run was."""
+    config, model, loss, data = run.config, run.model, run.loss, run.data
+    metrics: dict[str, dict[str, float]] = {"val": outcome.best_val}
+    gap = None
+    if outcome.best_state is not None:
+        write_atomic(run.folder / "last.pt", _checkpoint_bytes(model, loss, config, outcome.epochs_run))
+        model.load_state_dict(outcome.best_state[0])
+        loss.load_state_dict(outcome.best_state[1])
+        if not config.get("trial"):
+            test = evaluate(model, loss, run.loss_entry.input, data.test, data, run.device)
+            metrics["test"] = compute_metrics(test, config["metrics"], retrieval_only=data.open_set,
+                                              fitted=outcome.fitted)
+            train = evaluate(model, loss, run.loss_entry.input, data.train, data, run.device)
+            metrics["train"] = compute_metrics(train, config["metrics"], fitted=outcome.fitted)
+            gap = _generalization_gap(config, metrics)
+            _embedding_picture(run, test)
+        write_atomic(run.folder / "checkpoint.pt", _checkpoint_bytes(model, loss, config, outcome.best_epoch))
     return {
-        "status": status,
+        "status": outcome.status,
         "metrics": metrics,
-        "best_epoch": best_epoch,
-        "epochs_run": epochs_run,
-        "train_seconds": round(train_seconds, 4),
-        "samples_per_second": round(n * epochs_run / train_seconds) if train_seconds > 0 else None,
+        "best_epoch": outcome.best_epoch,
+        "epochs_run": outcome.epochs_run,
+        "train_seconds": round(outcome.seconds, 4),
+        "samples_per_second": round(outcome.samples / outcome.seconds) if outcome.seconds > 0 else None,
         "n_parameters": sum(p.numel() for p in model.parameters()) + sum(p.numel() for p in loss.parameters()),
-        "error": error,
+        "generalization_gap": gap,
+        "error": outcome.error,
         "provenance": {
             "split_sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
             "train_class_counts": data.class_counts,
-            "device": str(device),
+            "class_names": data.class_names,
+            "device": str(run.device),
             "threads": torch.get_num_threads(),
+            "precision": config["train"].get("precision", "fp32"),
+            "retrieval_layer": retrieval_layer(config, model),
+            "fitted_on_val": outcome.fitted,
         },
     }
 
 
-def _checkpoint_bytes(model: nn.Module, loss: nn.Module, config: dict[str, Any], epoch: int) -> bytes:
-    import io
+def _generalization_gap(config: dict[str, Any], metrics: dict[str, dict[str, float]]) -> dict[str, Any] | None:
+    """Train minus test of the metric that picks the epoch (the first metric with ``select_by: last``)."""
+    name = config["select_by"].rpartition(".")[2] if config["select_by"] != "last" else config["metrics"][0]
+    train, test = metrics.get("train", {}).get(name), metrics.get("test", {}).get(name)
+    if train is None or test is None:
+        return None
+    return {"metric": name, "value": train - test}
 
-    buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "loss": loss.state_dict(), "config": config, "epoch": epoch}, buffer)
-    return buffer.getvalue()
+
+def _embedding_picture(run: Run, test: Evaluation) -> None:
+    embeddings = test.outputs.get("embeddings")
+    if run.loss_entry.input == "embeddings" and embeddings is not None and embeddings.shape[1] == 2:
+        from losszoo.training.pictures import plot_embeddings
+
+        centres = getattr(run.loss, "weight", None)
+        plot_embeddings(embeddings, test.target, centres if isinstance(centres, torch.Tensor) else None,
+                        run.folder / "embeddings.png", f"{run.config['label']} - test embeddings")
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    return json.dumps(record) + "\n"
+
+
+def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = None,
+              prune: Prune | None = None) -> dict[str, Any]:
+    """Train the run described by a resolved ``config``; write its folder; return its outcome.
+
+    Returns ``{"status", "metrics", "best_epoch", "epochs_run", "train_seconds", ...}``. Raises
+    KeyboardInterrupt through (the caller records the run as interrupted).
+
+    Torch uses ``train.threads`` CPU threads during the run (1 by default):
+    the small models of a loss comparison run fastest on one thread, and a run
+    then gives the same numbers whether it trains alone or beside others.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config["train"].get("threads", 1))
+    try:
+        run = setup(config, run_dir)
+        return finish(run, fit(run, on_epoch, prune))
+    finally:
+        torch.set_num_threads(threads)
