@@ -333,13 +333,20 @@ def test_the_command_measures_writes_and_merges_into_result_json(trained, tmp_pa
     new = json.loads((folders[0] / "result.json").read_text())
     assert {k: v for k, v in new.items() if k != "landscape"} == old
     stored = json.loads((folders[0] / "landscape.json").read_text())
-    assert new["landscape"] == pytest.approx(stored["summary"])
+    assert {k: v for k, v in new["landscape"].items() if k in stored["summary"]} == pytest.approx(stored["summary"])
+    assert new["landscape"]["negative_share"] is None  # no --top-k: none measured, none left from before
+    # what the figures were measured with, for compare to refuse mixing settings
+    settings = new["landscape"]["settings"]
+    assert settings == stored["settings"]
+    assert settings["probe"] == 64 and settings["weights"] == "best"
+    assert settings["power_iterations"] == stored["plan"]["iterations"]
+    assert settings["hutchinson_samples"] == stored["plan"]["trace_samples"] == stored["trace"]["samples"]
     assert (tmp_path / "plots" / "landscape-1d.png").is_file()
 
     ranked = runner.invoke(app, ["compare", "lz", "--runs-dir", str(root), "--metric", "landscape.lambda_max",
                                  "--filter", "loss.name=cross_entropy", "--format", "json"])
     assert ranked.exit_code == 0, ranked.output
-    rows = json.loads(ranked.output)["rows"]
+    rows = json.loads(ranked.stdout)["rows"]  # warnings go to stderr
     assert rows and rows[0]["n"] == 2
 
 
@@ -362,7 +369,8 @@ def test_the_line_between_two_runs(trained):
     path = json.loads((a / f"between-{b.name}.json").read_text())
     assert len(path["t"]) == 21 and path["t"][0] == 0 and path["t"][-1] == 1
     errors = [1 - acc for acc in path["test_accuracy"]]
-    assert path["barrier"] == pytest.approx(max(errors) - (errors[0] + errors[-1]) / 2)
+    rises = [e - ((1 - t) * errors[0] + t * errors[-1]) for e, t in zip(errors, path["t"], strict=True)]
+    assert path["barrier"] == pytest.approx(max(rises))
     assert path["barrier"] >= 0
     for folder, other in ((a, b), (b, a)):
         summary = json.loads((folder / "result.json").read_text())["landscape"]
@@ -380,9 +388,13 @@ def test_the_line_from_a_run_to_itself_is_flat(trained):
         assert torch.equal(before[key], value), key
 
 
-def test_barrier_is_frankles_definition():
+def test_barrier_is_the_rise_over_the_interpolated_endpoints():
     assert barrier([0.1, 0.5, 0.3]) == pytest.approx(0.5 - 0.2)
     assert barrier([0.2, 0.1, 0.2]) == pytest.approx(0.0)
+    # endpoints apart: the rise is over the straight line between them, not over their mean
+    assert barrier([0.0, 0.6, 0.6, 0.9]) == pytest.approx(0.6 - 0.3)
+    assert barrier([0.0, 1.0], [0.0, 1.0]) == 0.0
+    assert barrier([0.2, 0.9, 0.4], [0.0, 0.25, 1.0]) == pytest.approx(0.9 - (0.75 * 0.2 + 0.25 * 0.4))
 
 
 @pytest.mark.parametrize(("args", "words"), [

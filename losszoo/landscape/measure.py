@@ -11,7 +11,10 @@ One run's measurement, in order, all on the same probe batch in eval mode:
 3. the flatness radius over 5 filter-normalized directions (rise 0.1, to 1%);
 4. SAM sharpness at rho = 0.05;
 5. 1-D profiles along the first two of those directions over [-1, 1], and,
-   when the budget allows, the 2-D surface they span.
+   when the budget allows, the 2-D surface they span;
+6. with ``--top-k K``: the K largest eigenvalues (Lanczos) and the spectral
+   density by stochastic Lanczos quadrature, with its negative share
+   (``spectrum.py``), from the same gradient graph.
 
 Every run is measured with the same seeds, so the same directions are drawn
 for runs of the same architecture. The sizes (trace samples, profile and grid
@@ -32,17 +35,24 @@ from typing import Any
 
 import torch
 
+from losszoo.errors import LosszooError
+from losszoo.landscape import is_saddle
 from losszoo.landscape.flatness import flatness_radius, sam_sharpness
 from losszoo.landscape.hessian import extreme_eigenvalues, hessian_products, hutchinson_trace
 from losszoo.landscape.runs import PROBE_SEED, Run
+from losszoo.landscape.spectrum import spectral_density, top_eigenvalues
 from losszoo.landscape.surface import Surface, plane, profile
 from losszoo.training.store import read_result, write_json
 
 #: Seeds of the random draws, apart so that changing one size never changes another draw.
-DIRECTION_SEED, EIGEN_SEED, TRACE_SEED = 0, 1, 2
+DIRECTION_SEED, EIGEN_SEED, TRACE_SEED, SPECTRUM_SEED = 0, 1, 2, 3
 
-#: The summary merged into result.json under "landscape" (what `losszoo compare --metric landscape.X` reads).
+#: The summary merged into result.json under "landscape" (what `losszoo compare --metric landscape.X` reads);
+#: with --top-k also "negative_share".
 SUMMARY_KEYS = ("loss", "accuracy", "lambda_max", "lambda_min", "trace", "trace_se", "radius", "sam")
+
+#: Stochastic Lanczos quadrature sizes, (probes, steps), smallest first: the plan takes the largest that fits.
+SPECTRUM_SIZES = ((3, 30), (5, 40), (5, 60), (8, 80), (10, 90))
 
 OnStep = Callable[[str], None]
 
@@ -61,12 +71,30 @@ class Plan:
     profile_points: int = 41
     plane_points: int = 0  # 0: no 2-D surface
     batched_hvp: bool = False  # trace products in vectorized batches (where timing said it is faster)
+    top_k: int = 0  # 0: no spectrum
+    spectrum_probes: int = 0  # stochastic Lanczos quadrature: random start vectors
+    lanczos_steps: int = 0  # ... and Lanczos steps from each
 
     def describe(self) -> str:
         plane_text = f"2-D {self.plane_points}x{self.plane_points}" if self.plane_points else "no 2-D surface"
+        spectrum = (f"; top {self.top_k} eigenvalues (Lanczos), density from {self.spectrum_probes} probes x "
+                    f"{self.lanczos_steps} Lanczos steps") if self.top_k else ""
         return (f"power iteration <= {self.iterations} products; trace from {self.trace_samples} Rademacher "
                 f"probes; radius over {self.directions} directions "
-                f"(rise {self.rise:g}); SAM rho {self.rho:g}; 1-D {self.profile_points} points; {plane_text}")
+                f"(rise {self.rise:g}); SAM rho {self.rho:g}; 1-D {self.profile_points} points; {plane_text}"
+                + spectrum)
+
+    def settings(self, probe: int, weights: str) -> dict[str, Any]:
+        """What the summary's figures depend on, for result.json's ``landscape.settings``: figures
+        measured with different settings are not comparable (profile and grid sizes are not here: no
+        summary figure depends on them)."""
+        out = {"probe": probe, "probe_seed": PROBE_SEED, "weights": weights, "power_iterations": self.iterations,
+               "power_tol": self.tol, "hutchinson_samples": self.trace_samples,
+               "radius_directions": self.directions, "radius_rise": self.rise, "radius_tol": self.radius_tol,
+               "sam_rho": self.rho}
+        if self.top_k:
+            out |= {"top_k": self.top_k, "slq_probes": self.spectrum_probes, "lanczos_steps": self.lanczos_steps}
+        return out
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,11 @@ class Timing:
     forward: float  # seconds per loss evaluation on the probe batch
     hvp: float  # seconds per Hessian-vector product, the faster way
     batched: bool = False  # whether a vectorized batch of products beat one backward pass per vector
+    single: float | None = None  # seconds per product one at a time (power iteration, Lanczos); None: hvp
+
+    @property
+    def sequential(self) -> float:
+        return self.hvp if self.single is None else self.single
 
 
 def time_surface(surface: Surface) -> Timing:
@@ -99,7 +132,7 @@ def time_surface(surface: Surface) -> Timing:
         start = time.perf_counter()
         hvp(vectors[1:])
         batched = (time.perf_counter() - start) / 2
-    return Timing(statistics.median(forwards), min(single, batched), batched < single)
+    return Timing(statistics.median(forwards), min(single, batched), batched < single, single)
 
 
 def _odd(n: float) -> int:
@@ -111,37 +144,60 @@ def _odd(n: float) -> int:
 RADIUS_EVALUATIONS = 15
 
 
+def top_k_products(k: int) -> int:
+    """Hessian-vector products the top-k Lanczos takes, about: three fillings of its ncv vectors."""
+    return 3 * max(2 * k + 1, 20) if k else 0
+
+
 def estimated_seconds(plan: Plan, timing: Timing) -> float:
     """What ``plan`` costs with ``timing``, the eigenvalues at their iteration cap."""
-    products = 2 * plan.iterations + 2 + plan.trace_samples  # +2: building the graph, the SAM gradient
+    # one at a time: the power iterations, Lanczos, building the graph and the SAM gradient (+2)
+    sequential = 2 * plan.iterations + 2 + top_k_products(plan.top_k) + plan.spectrum_probes * plan.lanczos_steps
     evaluations = (8 + plan.directions * RADIUS_EVALUATIONS + 2 * plan.profile_points + plan.plane_points ** 2)
-    return products * timing.hvp + evaluations * timing.forward
+    return sequential * timing.sequential + plan.trace_samples * timing.hvp + evaluations * timing.forward
 
 
-def plan_for(timing: Timing, budget: float) -> Plan:
+def _spectrum_size(products: float) -> tuple[int, int]:
+    """The largest (probes, steps) of :data:`SPECTRUM_SIZES` within ``products``, the smallest at least."""
+    fits = [size for size in SPECTRUM_SIZES if size[0] * size[1] <= products]
+    return fits[-1] if fits else SPECTRUM_SIZES[0]
+
+
+def plan_for(timing: Timing, budget: float, top_k: int = 0) -> Plan:
     """Sizes that fit ``budget`` seconds (less a 15% margin) for one run with these timings.
 
     The core comes first: both eigenvalues at 20 iterations, 10 trace samples, the radius over 5
-    directions, SAM, 21-point profiles. What is left goes a quarter to more trace samples (up to 100),
-    a sixth to finer profiles (up to 101 points) and the rest to the 2-D surface (9x9 up to 51x51, or
-    none). When even the core does not fit, fewer power iterations (down to 8), trace samples (down
-    to 5) and profile points (down to 11) are used, and the budget is overrun only below that.
+    directions, SAM, 21-point profiles, and with ``top_k`` the top-k Lanczos and the smallest spectral
+    density (3 probes x 30 steps). What is left goes a quarter to more trace samples (up to 100), a
+    quarter to a finer density (with ``top_k``; up to 10 probes x 90 steps), a sixth to finer profiles
+    (up to 101 points) and the rest to the 2-D surface (9x9 up to 51x51, or none). When even the core
+    does not fit, fewer power iterations (down to 8), trace samples (down to 5) and profile points
+    (down to 11) are used, and the budget is overrun only below that.
     """
+    if top_k < 0:
+        raise LosszooError(f"--top-k must be >= 1, got {top_k}")
     target = 0.85 * budget
-    core = Plan(trace_samples=10, profile_points=21, batched_hvp=timing.batched)
+    spectrum = {"top_k": top_k, "spectrum_probes": SPECTRUM_SIZES[0][0] if top_k else 0,
+                "lanczos_steps": SPECTRUM_SIZES[0][1] if top_k else 0}
+    core = Plan(trace_samples=10, profile_points=21, batched_hvp=timing.batched, **spectrum)
     left = target - estimated_seconds(core, timing)
     if left <= 0:
-        smallest = Plan(iterations=8, trace_samples=5, profile_points=11, batched_hvp=timing.batched)
+        smallest = Plan(iterations=8, trace_samples=5, profile_points=11, batched_hvp=timing.batched, **spectrum)
         spare = target - estimated_seconds(smallest, timing)
-        iterations = int(min(20, 8 + max(0.0, spare) / (2 * timing.hvp)))
-        return Plan(iterations=iterations, trace_samples=5, profile_points=11, batched_hvp=timing.batched)
+        iterations = int(min(20, 8 + max(0.0, spare) / (2 * timing.sequential)))
+        return Plan(iterations=iterations, trace_samples=5, profile_points=11, batched_hvp=timing.batched,
+                    **spectrum)
     f, h = timing.forward, timing.hvp
     trace = int(min(100, 10 + 0.25 * left / h))
+    if top_k:
+        probes, steps = _spectrum_size(spectrum["spectrum_probes"] * spectrum["lanczos_steps"]
+                                       + 0.25 * left / timing.sequential)
+        spectrum |= {"spectrum_probes": probes, "lanczos_steps": steps}
     points = _odd(min(101, 21 + (left / 6) / (2 * f)))
-    rest = target - estimated_seconds(Plan(trace_samples=trace, profile_points=points), timing)
+    rest = target - estimated_seconds(Plan(trace_samples=trace, profile_points=points, **spectrum), timing)
     grid = _odd(min(51, math.sqrt(max(0.0, rest) / f)))
     return Plan(trace_samples=trace, profile_points=points, plane_points=grid if grid >= 9 else 0,
-                batched_hvp=timing.batched)
+                batched_hvp=timing.batched, **spectrum)
 
 
 def measure_surface(surface: Surface, plan: Plan, on_step: OnStep | None = None) -> dict[str, Any]:
@@ -164,7 +220,8 @@ def measure_surface(surface: Surface, plan: Plan, on_step: OnStep | None = None)
             step("Hessian trace")
             clock = time.perf_counter()
             trace = hutchinson_trace(hvp, space, torch.Generator().manual_seed(TRACE_SEED), plan.trace_samples)
-        seconds["trace"] = time.perf_counter() - clock
+            seconds["trace"] = time.perf_counter() - clock
+            spectrum = _spectrum(hvp, space, plan, top.value, step, seconds) if plan.top_k else None
 
         step("flatness radius")
         clock = time.perf_counter()
@@ -193,8 +250,12 @@ def measure_surface(surface: Surface, plan: Plan, on_step: OnStep | None = None)
         "loss": loss, "accuracy": accuracy, "lambda_max": top.value, "lambda_min": bottom.value,
         "trace": trace.mean, "trace_se": trace.se, "radius": radius.radius, "sam": sam,
     }
+    if spectrum is not None:
+        summary["negative_share"] = spectrum["density"]["negative_share"]
     return {
         "summary": summary,
+        "saddle": is_saddle(bottom.value, top.value),
+        "spectrum": spectrum,
         "parameters": space.dim,
         "filters": space.n_filters,
         "eigenvalues": {
@@ -212,6 +273,21 @@ def measure_surface(surface: Surface, plan: Plan, on_step: OnStep | None = None)
     }
 
 
+def _spectrum(hvp, space, plan: Plan, lambda_max: float, step: OnStep, seconds: dict[str, float]) -> dict[str, Any]:
+    """The top-k eigenvalues and the spectral density, for landscape.json."""
+    step(f"top {plan.top_k} eigenvalues")
+    clock = time.perf_counter()
+    top_k = top_eigenvalues(hvp, space, plan.top_k, torch.Generator().manual_seed(SPECTRUM_SEED))
+    seconds["top_k"] = time.perf_counter() - clock
+    step("spectral density")
+    clock = time.perf_counter()
+    # the threshold of "negative" is relative to the largest eigenvalue, the best estimate of it
+    density = spectral_density(hvp, space, torch.Generator().manual_seed(SPECTRUM_SEED), plan.spectrum_probes,
+                               plan.lanczos_steps, max(lambda_max, top_k.values[0] if top_k.values else lambda_max))
+    seconds["density"] = time.perf_counter() - clock
+    return {"top_k": asdict(top_k), "density": asdict(density)}
+
+
 def measure_run(run: Run, plan: Plan, on_step: OnStep | None = None) -> dict[str, Any]:
     """Measure a rebuilt run; the result is what ``landscape.json`` holds."""
     measured = measure_surface(run.surface(), plan, on_step)
@@ -220,6 +296,8 @@ def measure_run(run: Run, plan: Plan, on_step: OnStep | None = None) -> dict[str
         "experiment": run.result.get("experiment"),
         "label": run.result.get("label"),
         "model": run.config["model"],
+        "weights": run.weights,
+        "settings": plan.settings(len(run.probe[1]), run.weights),
         "probe": {"split": "train", "samples": len(run.probe[1]), "seed": PROBE_SEED, "mode": "eval"},
         "hessian_over": "model parameters (loss parameters held fixed)",
         **measured,
@@ -233,7 +311,7 @@ def write_measurement(run: Run, measured: dict[str, Any], plots: bool = True, ti
     ``result.json``. Returns the names of the files written."""
     folder = run.folder
     write_json(folder / "landscape.json", measured)
-    merge_summary(folder, {key: measured["summary"][key] for key in SUMMARY_KEYS})
+    merge_summary(folder, summary_entry(measured))
     written = ["landscape.json", "result.json"]
     if plots:
         from losszoo.landscape.plots import plot_plane, plot_profiles
@@ -246,6 +324,15 @@ def write_measurement(run: Run, measured: dict[str, Any], plots: bool = True, ti
             plot_plane([measured], [title], folder / "landscape-2d.png")
             written.append("landscape-2d.png")
     return written
+
+
+def summary_entry(measured: dict[str, Any]) -> dict[str, Any]:
+    """What result.json's "landscape" gets from a measurement: the summary figures and the settings they
+    were measured with (a figure from another --weights or --top-k run is replaced, not left beside)."""
+    entry = {key: measured["summary"][key] for key in SUMMARY_KEYS}
+    entry["negative_share"] = measured["summary"].get("negative_share")
+    entry["settings"] = measured["settings"]
+    return entry
 
 
 def merge_summary(folder, values: dict[str, Any]) -> None:
