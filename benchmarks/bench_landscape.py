@@ -8,7 +8,9 @@ Hessian-vector product, the plan they give, and the seconds of every
 measurement. Last, filter normalization of one direction: the vectorized
 ``ParamSpace.filter_normalize`` against a per-filter Python loop.
 
-    python benchmarks/bench_landscape.py [--budget 60] [--probe 1024] [--epochs 3]
+    python benchmarks/bench_landscape.py [--budget 60] [--probe 1024] [--epochs 3] [--threads 1]
+
+Torch uses ``--threads`` CPU threads, one by default as ``losszoo landscape``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--probe", type=int, default=1024)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; budget {args.budget:g}s per run, "
           f"probe {args.probe}")
 
