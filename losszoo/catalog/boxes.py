@@ -46,7 +46,8 @@ LOSSES = [
                       "differences disagree by design"),
     loss("box_smooth_l1", f"{_LOSS}:BoxSmoothL1Loss", **_COMMON,
          params=(Param("beta", 1.0, "where the loss turns linear, in box units (images are 1 wide); 0 is L1",
-                       ge=0.0, short="b"),),
+                       # corner errors are fractions of the image: from nearly L1 to quadratic over all of it
+                       ge=0.0, short="b", tune=(0.001, 1.0, "log")),),
          summary="smooth L1 on the four corner coordinates (regression's smooth_l1 on boxes)",
          paper="Girshick, Fast R-CNN, ICCV 2015",
          formula="r^2 / (2 beta) if |r| < beta else |r| - beta / 2 per coordinate; mean over 4 N coordinates",

@@ -19,7 +19,8 @@ ENTRIES = [
         summary="softmax cross-entropy with label smoothing, class weights and ignore_index",
         context=_CONTEXT,
         params=(
-            Param("label_smoothing", 0.0, "mass spread uniformly over all classes", ge=0.0, le=1.0, short="ls"),
+            Param("label_smoothing", 0.0, "mass spread uniformly over all classes", ge=0.0, le=1.0, short="ls",
+                  tune=(0.0, 0.3)),  # Szegedy et al. use 0.1; past 0.3 the target is mostly noise
             Param("weight", None, "one weight per class", type="floats", nullable=True, ge=0.0, short="w"),
             Param("ignore_index", -100, "target value that contributes nothing", type="int", short="ign"),
         ),
@@ -34,7 +35,9 @@ ENTRIES = [
         summary="down-weights easy examples by (1 - p_t)^gamma",
         context=_CONTEXT,
         params=(
-            Param("gamma", 2.0, "focusing exponent; 0 is cross-entropy", ge=0.0, short="g"),
+            Param("gamma", 2.0, "focusing exponent; 0 is cross-entropy", ge=0.0, short="g",
+                  tune=(0.0, 5.0)),  # Lin et al. sweep 0 to 5 (Table 1)
+            # No range for alpha: one number scales every class alike (the learning rate's job), a list is per class.
             Param(
                 "alpha", None, "class weight: none, one number, or one per class",
                 type="float_or_floats", nullable=True, ge=0.0, short="a",
@@ -51,7 +54,9 @@ ENTRIES = [
         summary="cross-entropy plus epsilon (1 - p_t): re-weights the first polynomial term",
         context=_CONTEXT,
         params=(
-            Param("epsilon", 1.0, "extra weight of the (1 - p_t) term; 0 is cross-entropy", ge=-1.0, short="eps"),
+            # PolyLoss sweeps epsilon from its bound -1 (best for detection) past ImageNet's best, 2
+            Param("epsilon", 1.0, "extra weight of the (1 - p_t) term; 0 is cross-entropy", ge=-1.0, short="eps",
+                  tune=(-1.0, 5.0)),
         ),
         paper="Leng et al., PolyLoss: A Polynomial Expansion Perspective of Classification Loss Functions, ICLR 2022",
         formula="-log p_t + epsilon (1 - p_t),  p_t = softmax(z)_y",
@@ -65,7 +70,7 @@ ENTRIES = [
         context=_CONTEXT,
         params=(
             Param("q", 0.7, "exponent on p_t; -> 0 is cross-entropy, 1 is mean absolute error", gt=0.0, le=1.0,
-                  short="q"),
+                  short="q", tune=(0.1, 1.0)),  # the paper compares q from 0.1 to 1 (0.7 its default)
         ),
         paper="Zhang & Sabuncu, Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy Labels, "
         "NeurIPS 2018",
@@ -79,8 +84,10 @@ ENTRIES = [
         summary="symmetric cross-entropy: cross-entropy plus reverse cross-entropy, noise-robust",
         context=_CONTEXT,
         params=(
-            Param("alpha", 0.1, "weight of the cross-entropy term", ge=0.0, short="a"),
-            Param("beta", 1.0, "weight of the reverse cross-entropy term", ge=0.0, short="b"),
+            # The paper's grids; lows > 0 keep the constructor's "alpha and beta not both 0" out of reach.
+            Param("alpha", 0.1, "weight of the cross-entropy term", ge=0.0, short="a", tune=(0.01, 1.0, "log")),
+            Param("beta", 1.0, "weight of the reverse cross-entropy term", ge=0.0, short="b", tune=(0.1, 10.0, "log")),
+            # No range: the reverse term is -beta A (1 - p_t), so only beta * A matters and beta's range covers it.
             Param("log_zero", -4.0, "value taken for log 0 in the reverse term (A in the paper)", lt=0.0, short="A"),
         ),
         paper="Wang et al., Symmetric Cross Entropy for Robust Learning with Noisy Labels, ICCV 2019",
@@ -97,6 +104,7 @@ ENTRIES = [
             Param(
                 "order", 2, "number of Taylor terms; 1 is mean absolute error, more tends to cross-entropy",
                 type="int", ge=1, le=1000, short="n",
+                tune=(1, 10),  # 1 is MAE; the paper's best orders are small, and by 10 it is close to cross-entropy
             ),
         ),
         paper="Feng et al., Can Cross Entropy Loss Be Robust to Label Noise?, IJCAI 2020",
@@ -110,10 +118,11 @@ ENTRIES = [
         summary="bi-tempered logistic loss: bounded (t1 < 1) with a heavy-tailed softmax (t2 > 1)",
         context=_CONTEXT,
         params=(
+            # Amid et al.'s settings lie in t1 0.5..1, t2 1..4; t2 >= 1 keeps clear of the finite-support case.
             Param("t1", 0.8, "temperature of the log; < 1 bounds the loss, 1 is the usual log", ge=0.0, le=1.0,
-                  short="t1"),
+                  short="t1", tune=(0.5, 1.0)),
             Param("t2", 1.2, "temperature of the softmax; > 1 heavy tail, < 1 finite support, 1 is softmax",
-                  ge=0.0, le=5.0, short="t2"),
+                  ge=0.0, le=5.0, short="t2", tune=(1.0, 4.0)),
         ),
         paper="Amid et al., Robust Bi-Tempered Logistic Loss Based on Bregman Divergences, NeurIPS 2019",
         formula="-log_t1(p_y) - (1 - sum_c p_c^(2-t1)) / (2-t1),  p = exp_t2(z - lambda(z)),  sum_c p_c = 1; "
@@ -128,9 +137,9 @@ ENTRIES = [
         context=_IMBALANCE_CONTEXT,
         params=(
             Param("max_margin", 0.5, "margin of the rarest class; others get max_margin (n_min / n_j)^(1/4)",
-                  gt=0.0, short="m"),
+                  gt=0.0, short="m", tune=(0.05, 1.0, "log")),  # the paper sets C so that it is 0.5
             Param("scale", 30.0, "multiplies the logits after the margin (the paper uses cosine logits)",
-                  gt=0.0, short="s"),
+                  gt=0.0, short="s", tune=(1.0, 64.0, "log")),  # the authors' code uses 30
         ),
         paper="Cao et al., Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss, NeurIPS 2019",
         formula="CE(s (z - Delta_y onehot(y)), y),  Delta_j = C / n_j^(1/4),  max_j Delta_j = max_margin",
@@ -144,12 +153,15 @@ ENTRIES = [
         context=_IMBALANCE_CONTEXT,
         params=(
             Param("beta", 0.9999, "effective-number decay; 0 weights all classes equally, -> 1 weights by 1/n",
-                  ge=0.0, lt=1.0, short="b"),
+                  ge=0.0, lt=1.0, short="b",
+                  # Cui et al.'s grid is 0.9 .. 0.9999; a linear range draws mostly below 0.99 (log(1 - beta) would not)
+                  tune=(0.9, 0.9999)),
             Param(
                 "base", "cross_entropy",
                 "loss weighted: cross_entropy or focal (softmax), sigmoid or sigmoid_focal (one-vs-all, summed)",
                 type="str", choices=("cross_entropy", "focal", "sigmoid", "sigmoid_focal"), short="base",
             ),
+            # No range: the default base ignores it; a recipe choosing a focal base names gamma in its tune space.
             Param("gamma", 2.0, "focusing exponent of the focal bases (ignored by the others)", ge=0.0, short="g"),
         ),
         paper="Cui et al., Class-Balanced Loss Based on Effective Number of Samples, CVPR 2019",
@@ -162,7 +174,8 @@ ENTRIES = [
         **_COMMON,
         summary="cross-entropy minus beta times the entropy of the prediction: discourages over-confidence",
         context=_CONTEXT,
-        params=(Param("beta", 0.1, "weight of the entropy bonus; 0 is cross-entropy", ge=0.0, short="b"),),
+        params=(Param("beta", 0.1, "weight of the entropy bonus; 0 is cross-entropy", ge=0.0, short="b",
+                      tune=(0.1, 4.0, "log")),),  # the paper's grid runs from 0.1 to a few units
         paper="Pereyra et al., Regularizing Neural Networks by Penalizing Confident Output Distributions, "
         "ICLR 2017 workshop",
         formula="-log p_t - beta H(p),  H(p) = -sum_c p_c log p_c",

@@ -27,6 +27,7 @@ LOSSES = [
         **_COMMON,
         elementwise=True,
         summary="binary cross-entropy on one logit per label, with an optional weight on the positives",
+        # No range: pos_weight is a per-label (or dataset-wide) prior on the positives, not a loss shape.
         params=(
             Param("pos_weight", None, "weight of the positive term: none, one number, or one per label",
                   type="float_or_floats", nullable=True, ge=0.0, short="pw"),
@@ -42,9 +43,11 @@ LOSSES = [
         elementwise=True,
         summary="per-label focal loss: binary cross-entropy down-weighted by (1 - p_t)^gamma",
         params=(
+            # Lin et al. tune alpha and gamma together (Table 1: gamma 0 .. 5, alpha .25 .. .75 at the best gammas)
             Param("alpha", 0.25, "weight of the positives (1 - alpha for the negatives); null weighs nothing",
-                  nullable=True, ge=0.0, le=1.0, short="a"),
-            Param("gamma", 2.0, "focusing exponent; 0 is (alpha-weighted) binary cross-entropy", ge=0.0, short="g"),
+                  nullable=True, ge=0.0, le=1.0, short="a", tune=(0.1, 0.9)),
+            Param("gamma", 2.0, "focusing exponent; 0 is (alpha-weighted) binary cross-entropy", ge=0.0, short="g",
+                  tune=(0.0, 5.0)),
         ),
         paper=_LIN,
         formula="alpha_t (1 - p_t)^gamma BCE(z, t),  p_t = p t + (1 - p)(1 - t),  alpha_t = alpha t + (1 - alpha)"
@@ -58,10 +61,11 @@ LOSSES = [
         elementwise=True,
         summary="ASL: focal exponents apart for positives and negatives, easy negatives shifted to zero loss",
         params=(
-            Param("gamma_neg", 4.0, "focusing exponent of the negatives", ge=0.0, short="gn"),
-            Param("gamma_pos", 1.0, "focusing exponent of the positives", ge=0.0, short="gp"),
+            # Around the paper's (4, 0 or 1, 0.05)
+            Param("gamma_neg", 4.0, "focusing exponent of the negatives", ge=0.0, short="gn", tune=(0.0, 6.0)),
+            Param("gamma_pos", 1.0, "focusing exponent of the positives", ge=0.0, short="gp", tune=(0.0, 2.0)),
             Param("clip", 0.05, "probability shift m: negatives with p <= m cost nothing", ge=0.0, lt=1.0,
-                  short="m"),
+                  short="m", tune=(0.0, 0.2)),
             Param("eps", 1e-8, "floor of the probabilities inside the log", ge=0.0, lt=1.0, short="eps"),
         ),
         paper="Ridnik et al., Asymmetric Loss For Multi-Label Classification, ICCV 2021",
@@ -95,8 +99,11 @@ LOSSES = [
         **_COMMON,
         summary="two-way loss: every positive against every negative, within each sample and within each label",
         params=(
-            Param("pos_temperature", 4.0, "T_p: softness of the maximum over the positives", gt=0.0, short="Tp"),
-            Param("neg_temperature", 1.0, "T_n: softness of the maximum over the negatives", gt=0.0, short="Tn"),
+            # A factor of 4 either side of the paper's T_p = 4, T_n = 1
+            Param("pos_temperature", 4.0, "T_p: softness of the maximum over the positives", gt=0.0, short="Tp",
+                  tune=(1.0, 16.0, "log")),
+            Param("neg_temperature", 1.0, "T_n: softness of the maximum over the negatives", gt=0.0, short="Tn",
+                  tune=(0.25, 4.0, "log")),
         ),
         paper="Kobayashi, Two-way Multi-Label Loss, CVPR 2023",
         formula="ell(P, N) = softplus(T_n LSE_{n in N}(z_n / T_n) + T_p LSE_{p in P}(-z_p / T_p)); mean of ell "

@@ -2,12 +2,16 @@
 
 ``input_range`` and ``target_range`` are open intervals the shared
 tests draw valid examples from, for losses whose formula has a restricted domain.
+Tuning ranges of widths (delta, beta, scale, c) are in units of the target's
+standard deviation: the trainer standardises regression targets.
 """
 
 from losszoo.catalog import Param, loss
 
 _IMPL = "losszoo.losses.regression"
 _BARRON = "Barron, A General and Adaptive Robust Loss Function, CVPR 2019"
+#: A width in standard deviations of the target: a decade either side of 1.
+_WIDTH = (0.1, 10.0, "log")
 
 
 def _regression(name: str, target: str, **metadata):
@@ -17,7 +21,7 @@ def _regression(name: str, target: str, **metadata):
 
 
 def _scale(doc: str = "width of the quadratic bowl, in units of the target; kornia's is 1") -> Param:
-    return Param("scale", 1.0, doc, gt=0.0, short="c")
+    return Param("scale", 1.0, doc, gt=0.0, short="c", tune=_WIDTH)
 
 
 ENTRIES = [
@@ -41,7 +45,7 @@ ENTRIES = [
         "huber",
         "HuberLoss",
         summary="quadratic near zero, linear beyond delta",
-        params=(Param("delta", 1.0, "where the loss turns linear", gt=0.0, short="d"),),
+        params=(Param("delta", 1.0, "where the loss turns linear", gt=0.0, short="d", tune=_WIDTH),),  # Huber: 1.345
         paper="Huber, Robust Estimation of a Location Parameter, 1964",
         formula="r^2 / 2 if |r| <= delta else delta (|r| - delta / 2)",
         reference="torch.nn.functional.huber_loss",
@@ -50,7 +54,7 @@ ENTRIES = [
         "smooth_l1",
         "SmoothL1Loss",
         summary="Huber divided by beta: slope 1 beyond beta",
-        params=(Param("beta", 1.0, "where the loss turns linear; 0 is mae", ge=0.0, short="b"),),
+        params=(Param("beta", 1.0, "where the loss turns linear; 0 is mae", ge=0.0, short="b", tune=_WIDTH),),
         paper="Girshick, Fast R-CNN, ICCV 2015",
         formula="r^2 / (2 beta) if |r| < beta else |r| - beta / 2",
         reference="torch.nn.functional.smooth_l1_loss",
@@ -67,6 +71,7 @@ ENTRIES = [
         "quantile",
         "QuantileLoss",
         summary="pinball loss; its minimiser is the q-quantile",
+        # No range for q: it names the statistic predicted (the task), not a knob to fit a metric with.
         params=(Param("q", 0.5, "the quantile predicted; 0.5 is the median", gt=0.0, lt=1.0, short="q"),),
         paper="Koenker & Bassett, Regression Quantiles, Econometrica 1978",
         formula="max(q r, (q - 1) r),  r = y - x",
@@ -158,7 +163,8 @@ ENTRIES = [
         "tukey",
         "TukeyLoss",
         summary="Tukey's biweight: constant, zero gradient, beyond c",
-        params=(Param("c", 4.685, "residual beyond which a sample is ignored", gt=0.0, short="c"),),
+        params=(Param("c", 4.685, "residual beyond which a sample is ignored", gt=0.0, short="c",
+                      tune=(1.0, 10.0, "log")),),  # 4.685 sd: 95% efficiency under Gaussian noise
         paper="Beaton & Tukey, The fitting of power series, meaning polynomials, Technometrics 1974",
         formula="c^2/6 (1 - (1 - (r/c)^2)^3) if |r| <= c else c^2/6",
         reference="formula",
@@ -171,6 +177,7 @@ ENTRIES = [
             Param(
                 "alpha", 1.0, "shape: 2 squared, 1 Charbonnier, 0 Cauchy, -2 Geman-McClure, -inf Welsch",
                 le=2.0, short="a", finite=False,
+                tune=(-2.0, 2.0),  # Geman-McClure (-2) to L2 (2), the shapes the paper names, Welsch's -inf aside
             ),
             _scale("width of the quadratic bowl, in units of the target"),
             Param("adaptive", False, "learn alpha; the loss becomes the negative log-likelihood", type="bool",

@@ -14,8 +14,10 @@ _IMPL = "losszoo.losses.segmentation"
 
 _IGNORE = Param("ignore_index", -100, "mask value of pixels that count nowhere", type="int", short="ign")
 _EPS = Param("eps", 1e-8, "added to the denominator of the overlap ratio", ge=0.0, short="eps")
-_ALPHA = Param("alpha", 0.3, "weight of the false positives", ge=0.0, short="a")
-_BETA = Param("beta", 0.7, "weight of the false negatives", ge=0.0, short="b")
+# Salehi et al. sweep alpha = 0.1 .. 0.9 with beta = 1 - alpha; here the two are drawn apart, and lows > 0 keep
+# the rule "alpha and beta not both 0" at every point.
+_ALPHA = Param("alpha", 0.3, "weight of the false positives", ge=0.0, short="a", tune=(0.1, 0.9))
+_BETA = Param("beta", 0.7, "weight of the false negatives", ge=0.0, short="b", tune=(0.1, 0.9))
 #: Every segmentation loss: a softmax over one class is constant.
 _TWO_CLASSES = Rule("num_classes", "needs at least 2 classes (a binary task passes two channels), got {num_classes}",
                     lambda v: v["num_classes"] >= 2, needs=("num_classes",))
@@ -79,7 +81,8 @@ ENTRIES = [
         params=(
             _ALPHA,
             _BETA,
-            Param("gamma", 0.75, "exponent on 1 - TI (the paper's 1/gamma; 1 is tversky)", gt=0.0, short="g"),
+            Param("gamma", 0.75, "exponent on 1 - TI (the paper's 1/gamma; 1 is tversky)", gt=0.0, short="g",
+                  tune=(0.33, 1.0)),  # the paper's gamma in [1, 3], inverted
             _EPS,
             _IGNORE,
         ),
@@ -102,7 +105,9 @@ ENTRIES = [
         "DiceCELoss",
         summary="soft Dice plus pixel cross-entropy",
         params=(
-            Param("lambda_dice", 1.0, "weight of the Dice term", ge=0.0, short="ld"),
+            # Only the ratio of the two weights matters (their common scale is the learning rate's), so one is
+            # searched, a decade either side of nnU-Net's 1:1; lambda_dice > 0 keeps the rule below.
+            Param("lambda_dice", 1.0, "weight of the Dice term", ge=0.0, short="ld", tune=(0.1, 10.0, "log")),
             Param("lambda_ce", 1.0, "weight of the cross-entropy term", ge=0.0, short="lce"),
             _average("micro"),
             _EPS,
