@@ -20,7 +20,7 @@ from typing import Any
 #: train: keys that say where or how a run is watched, not what it computes.
 UNHASHED_TRAIN_KEYS = ("device", "threads", "log", "stack", "save_every")
 #: Top-level config keys outside a run's identity.
-UNHASHED_KEYS = ("experiment", "plugins", "label")
+UNHASHED_KEYS = ("experiment", "plugins", "label", "tuned")
 
 
 def _digest(config: dict[str, Any], drop: tuple[str, ...]) -> str:
@@ -50,11 +50,25 @@ class RunSpec:
     label: str
     config: dict[str, Any]
     position: int = 0  # the loss's place in the recipe: tables list losses in recipe order
+    #: a tuning trial's pruning rule: (val metric, higher is better, the threshold at each epoch or None)
+    prune: tuple[str, bool, tuple[float | None, ...]] | None = None
 
     @property
     def seed(self) -> int:
         return self.config["seed"]
 
     @classmethod
-    def of(cls, experiment: str, label: str, config: dict[str, Any], position: int = 0) -> RunSpec:
-        return cls(config_hash(config), experiment, label, {**config, "label": label}, position)
+    def of(cls, experiment: str, label: str, config: dict[str, Any], position: int = 0,
+           prune: tuple[str, bool, tuple[float | None, ...]] | None = None) -> RunSpec:
+        return cls(config_hash(config), experiment, label, {**config, "label": label}, position, prune)
+
+    def should_prune(self, epoch: int, val: dict[str, float]) -> bool:
+        """Whether a trial's val metric at ``epoch`` is worse than the median of the earlier trials' there."""
+        if self.prune is None:
+            return False
+        metric, higher, thresholds = self.prune
+        value = val.get(metric)
+        threshold = thresholds[epoch - 1] if epoch <= len(thresholds) else None
+        if value is None or threshold is None:
+            return False
+        return value < threshold if higher else value > threshold

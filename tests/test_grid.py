@@ -22,8 +22,8 @@ import torch
 from losszoo.errors import RunError
 from losszoo.recipe.load import load_recipe
 from losszoo.registry import LOSSES
-from losszoo.training.claims import CLAIM_FILE, claim_holder, try_claim
 from losszoo.training.backends.processes import STOP_GRACE
+from losszoo.training.claims import CLAIM_FILE, claim_holder, try_claim
 from losszoo.training.grid import CLAIMED, train_grid
 from losszoo.training.runner import run_dir_of
 from losszoo.training.store import read_result
@@ -100,7 +100,7 @@ def test_jobs_2_trains_the_same_runs_as_jobs_1_and_reports_every_epoch(tmp_path)
 
 
 @pytest.fixture
-def test_losses(tmp_path, monkeypatch):
+def grid_plugin(tmp_path, monkeypatch):
     """A plugin file with a loss that kills its process and one that records torch's thread count."""
     plugin = tmp_path / "grid_test_losses.py"
     plugin.write_text(textwrap.dedent("""
@@ -125,12 +125,12 @@ def test_losses(tmp_path, monkeypatch):
         LOSSES.remove(name)
 
 
-def test_a_worker_that_dies_fails_its_run_only_and_runs_get_their_threads(tmp_path, test_losses, monkeypatch):
+def test_a_worker_that_dies_fails_its_run_only_and_runs_get_their_threads(tmp_path, grid_plugin, monkeypatch):
     expected = 3  # train.threads, whatever the worker started with
     monkeypatch.setenv("OMP_NUM_THREADS", str(expected + 1))
     recipe = load_recipe({
         "experiment": "grid", "dataset": "moons", "model": {"name": "mlp", "hidden": [16]}, "seeds": [0],
-        "losses": ["grid_test_process_killer", "grid_test_thread_counter"], "plugins": [str(test_losses)],
+        "losses": ["grid_test_process_killer", "grid_test_thread_counter"], "plugins": [str(grid_plugin)],
         "train": {"epochs": 3, "threads": expected},
     })
     results = train_grid(recipe, tmp_path / "runs", jobs=2)
@@ -335,38 +335,6 @@ def test_two_processes_on_one_runs_folder_train_each_run_exactly_once(tmp_path):
 
 
 # --- Dask ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dask_scheduler(tmp_path_factory):
-    """A real `dask scheduler` and `dask worker` on 127.0.0.1, in their own folder."""
-    pytest.importorskip("distributed")
-    folder = tmp_path_factory.mktemp("dask")
-    info = folder / "scheduler.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": folder}
-    started = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                 "--no-dashboard", "--scheduler-file", str(info)], **quiet)]
-    try:
-        deadline = time.monotonic() + 60
-        while not info.exists() or not info.read_text().strip():
-            assert time.monotonic() < deadline, "the scheduler did not start"
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
-        started.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
-                                         "--nworkers", "2", "--no-dashboard", "--memory-limit", "0"], **quiet))
-        from distributed import Client
-
-        with Client(address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=90)
-        yield address, folder
-    finally:
-        for process in reversed(started):
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def test_dask_workers_train_and_this_process_writes_the_run_store(tmp_path, monkeypatch, dask_scheduler):

@@ -4,7 +4,7 @@ Every loss here takes logits (N, C) and labels (N,), or per-pixel logits
 (N, C, H, W) and labels (N, H, W), and accepts reduction mean | sum | none.
 """
 
-from losszoo.catalog import Param, loss
+from losszoo.catalog import Param, Rule, loss
 
 _IMPL = "losszoo.losses.classification"
 _COMMON = dict(family="cross_entropy", input="logits", target_kind="labels", elementwise=True)
@@ -90,6 +90,8 @@ ENTRIES = [
             # No range: the reverse term is -beta A (1 - p_t), so only beta * A matters and beta's range covers it.
             Param("log_zero", -4.0, "value taken for log 0 in the reverse term (A in the paper)", lt=0.0, short="A"),
         ),
+        rules=(Rule("alpha", "sce with alpha = beta = 0 is zero everywhere; set alpha or beta > 0",
+                    lambda v: v["alpha"] + v["beta"] > 0),),
         paper="Wang et al., Symmetric Cross Entropy for Robust Learning with Noisy Labels, ICCV 2019",
         formula="alpha CE - beta sum_c p_c log q_c = -alpha log p_t - beta A (1 - p_t),  log 0 := A",
         reference="formula",
@@ -124,6 +126,8 @@ ENTRIES = [
             Param("t2", 1.2, "temperature of the softmax; > 1 heavy tail, < 1 finite support, 1 is softmax",
                   ge=0.0, le=5.0, short="t2", tune=(1.0, 4.0)),
         ),
+        rules=(Rule("t1", "t2 = {t2:g} < 1 gives probabilities of exactly 0, whose log_t1 is -inf unless t1 < 1; "
+                    "use t1 < 1 or t2 >= 1", lambda v: v["t2"] >= 1.0 or v["t1"] < 1.0),),
         paper="Amid et al., Robust Bi-Tempered Logistic Loss Based on Bregman Divergences, NeurIPS 2019",
         formula="-log_t1(p_y) - (1 - sum_c p_c^(2-t1)) / (2-t1),  p = exp_t2(z - lambda(z)),  sum_c p_c = 1; "
         "t1 = t2 = 1 is cross-entropy",

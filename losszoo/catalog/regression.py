@@ -6,7 +6,7 @@ Tuning ranges of widths (delta, beta, scale, c) are in units of the target's
 standard deviation: the trainer standardises regression targets.
 """
 
-from losszoo.catalog import Param, loss
+from losszoo.catalog import Param, Rule, loss
 
 _IMPL = "losszoo.losses.regression"
 _BARRON = "Barron, A General and Adaptive Robust Loss Function, CVPR 2019"
@@ -184,6 +184,12 @@ ENTRIES = [
                   short="adapt"),
             Param("alpha_lo", 0.001, "lower bound of a learned alpha", ge=0.0, lt=2.0, short="lo"),
             Param("alpha_hi", 1.999, "upper bound of a learned alpha", gt=0.0, le=2.0, short="hi"),
+        ),
+        rules=(
+            Rule("alpha_lo", "must be below alpha_hi = {alpha_hi:g}, got {alpha_lo:g}",
+                 lambda v: not v["adaptive"] or v["alpha_lo"] < v["alpha_hi"]),
+            Rule("alpha", "an adaptive alpha must start inside (alpha_lo, alpha_hi) = ({alpha_lo:g}, {alpha_hi:g}), "
+                 "got {alpha:g}", lambda v: not v["adaptive"] or v["alpha_lo"] < v["alpha"] < v["alpha_hi"]),
         ),
         paper=_BARRON,
         formula="|a-2|/a (((r/c)^2/|a-2| + 1)^(a/2) - 1); adaptive: + log(c Z(a))",

@@ -19,13 +19,13 @@ if TYPE_CHECKING:
     from losszoo.recipe.load import RunSpec
 
 _STATUS_STYLE = {"completed": "green", "diverged": "yellow", "failed": "red", "interrupted": "magenta",
-                 "claimed": "cyan"}
+                 "claimed": "cyan", "pruned": "blue"}
 
 
 class RichReporter:
     """A progress bar per run: epoch, train loss and the val metric that picks the best epoch."""
 
-    def __init__(self, runs: list[RunSpec]):
+    def __init__(self, runs: list[RunSpec], planned: int | None = None):
         self.progress = Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(bar_width=24),
@@ -37,6 +37,7 @@ class RichReporter:
         )
         self.tasks: dict[str, Any] = {}
         self.number = {run.run_id: i for i, run in enumerate(runs, start=1)}  # runs in flight share no number
+        self.planned = planned or len(runs)  # tuning proposes its runs as it goes: numbered as they come
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
@@ -47,7 +48,9 @@ class RichReporter:
 
     def _name(self, run: RunSpec) -> str:
         dataset = run.config["dataset"]["name"]
-        return f"[{self.number[run.run_id]}/{len(self.number)}] {dataset} {run.label} seed {run.seed}"
+        number = self.number.setdefault(run.run_id, len(self.number) + 1)
+        what = f"trial {run.config['trial']['number']}" if run.config.get("trial") else f"seed {run.seed}"
+        return f"[{number}/{self.planned}] {dataset} {run.label} {what}"
 
     def start(self, run: RunSpec, epochs: int) -> None:
         self.tasks[run.run_id] = self.progress.add_task(self._name(run), total=epochs, info="")
@@ -82,6 +85,18 @@ def _dry_run_table(runs: list[RunSpec], root: Path) -> Table:
     return table
 
 
+def _studies_table(studies: list) -> Table:
+    table = Table(title=f"{len(studies)} studies: trials selected on val, the best retrained on the final seeds",
+                  title_justify="left", header_style="bold")
+    for column in ("dataset", "loss", "space", "trials", "by", "final seeds"):
+        table.add_column(column)
+    for study in studies:
+        space = ", ".join(f"{d.key} [{d.low:g}, {d.high:g}]{' log' if d.log else ''}" for d in study.space)
+        table.add_row(study.base["dataset"]["name"], study.label, space, str(study.trials), f"val.{study.metric}",
+                      ", ".join(map(str, study.final_seeds)))
+    return table
+
+
 def train(
     recipe: Path = typer.Argument(..., help="the recipe YAML file"),
     set_: list[str] = typer.Option([], "--set", help="override a key, e.g. --set train.epochs=5", metavar="KEY=VALUE"),
@@ -100,7 +115,7 @@ def train(
         warn(warning)
     if dry_run:
         check_runs_dir(root, write=False)
-        console.print(_dry_run_table(spec.runs, root))
+        console.print(_studies_table(spec.studies) if spec.studies else _dry_run_table(spec.runs, root))
         output.note(f"experiment {spec.experiment!r} in {root / spec.experiment}")
         return
     check_runs_dir(root, write=True)
@@ -111,7 +126,7 @@ def train(
 
     from losszoo.training.grid import train_grid
 
-    with RichReporter(spec.runs) as reporter:
+    with RichReporter(spec.runs, spec.planned) as reporter:
         results = train_grid(spec, root, force=force, jobs=jobs, address=address, reporter=reporter)
     counts: dict[str, int] = {}
     for r in results:

@@ -23,6 +23,7 @@ from losszoo.errors import LosszooError, RecipeError
 from losszoo.recipe import check, sweep
 from losszoo.recipe.check import Named, Problems, named, one_or_many
 from losszoo.recipe.overrides import apply_override, hint, parse_override
+from losszoo.recipe.tune import check_block, studies_of
 from losszoo.recipe.yaml_lines import Path as NodePath
 from losszoo.recipe.yaml_lines import load_yaml
 from losszoo.registry import DATASETS, LOSSES, MODELS, yaml_repr
@@ -30,7 +31,7 @@ from losszoo.spec import UNHASHED_TRAIN_KEYS, RunSpec, config_hash  # noqa: F401
 
 TOP_KEYS = (
     "experiment", "dataset", "datasets", "model", "loss", "losses", "seed", "seeds",
-    "train", "metrics", "select_by", "plugins", "sweep",
+    "train", "metrics", "select_by", "plugins", "sweep", "tune",
 )
 #: Experiment names become folder names: letters, digits, '.', '_', '-', at most this long.
 MAX_NAME = 100
@@ -46,6 +47,12 @@ class Recipe:
     runs: list[RunSpec]
     plugins: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # data read with something skipped, for the user
+    studies: list[Any] = field(default_factory=list)  # recipe.tune.Study: with tune:, the runs come from these
+
+    @property
+    def planned(self) -> int:
+        """How many runs the recipe will train: its runs, or every trial and final seed of its studies."""
+        return len(self.runs) or sum(s.trials + len(s.final_seeds) for s in self.studies)
 
 
 def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
@@ -68,17 +75,20 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
     plugins = _load_plugins(data, base_dir, problems)
     experiment = _experiment(data, source, problems)
     axes = sweep.axes_of(data, problems)
+    block = check_block(data, problems)
     problems.raise_if_any()
 
     cache: dict[str, Any] = {}
     grid = sweep.points(axes)
     runs: list[tuple[tuple[int, ...], RunSpec]] = []
+    written: dict[str, set[str]] = {}  # run id -> the loss hyperparameters the recipe sets (tuning keeps them)
     for p_index, point in enumerate(grid):
         variant = sweep.variant(data, axes, point, problems)
-        for order, run in _runs(variant, experiment, base_dir, plugins, problems, cache):
+        for order, (label, config, given) in _runs(variant, experiment, base_dir, plugins, problems, cache):
             d_index, l_index, v_index, s_index = order
-            runs.append(((d_index, l_index, p_index, v_index, s_index),
-                         RunSpec.of(experiment, run[0], run[1], l_index * len(grid) * 1000 + p_index * 1000 + v_index)))
+            spec = RunSpec.of(experiment, label, config, l_index * len(grid) * 1000 + p_index * 1000 + v_index)
+            runs.append(((d_index, l_index, p_index, v_index, s_index), spec))
+            written[spec.run_id] = given
     problems.raise_if_any()
     runs.sort(key=lambda item: item[0])
     specs = [spec for _, spec in runs]
@@ -89,7 +99,10 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
             problems.add(("losses",), f"{spec.label} and {twin.label} are the same run once defaults are filled in; "
                          "remove one")
     problems.raise_if_any()
-    return Recipe(experiment, source, base_dir, specs, list(data.get("plugins") or []), problems.warnings)
+    studies = studies_of(block, specs, written, problems) if block is not None else []
+    problems.raise_if_any()
+    return Recipe(experiment, source, base_dir, [] if studies else specs, list(data.get("plugins") or []),
+                  problems.warnings, studies)
 
 
 def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[str], problems: Problems,
@@ -132,7 +145,7 @@ def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[s
                     "inputs": _inputs(dataset, [dataset.named, model, loss]),
                     "plugins": plugins,  # recorded for the user; never imported from a run folder
                 }
-                yield (d_index, l_index, v_index, s_index), (_label(loss), config)
+                yield (d_index, l_index, v_index, s_index), (_label(loss), config, set(loss.given))
 
 
 def _dataset_config(d: Named, base_dir: Path) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from losszoo.registry import Tune
+
 #: torch threads one run may ask for; far more than a machine has crashes torch itself.
 MAX_THREADS = 256
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
@@ -21,6 +23,10 @@ class _Strict(BaseModel):
     def _name_alone(cls, value: Any) -> Any:
         """A bare string is shorthand for ``{name: ...}``."""
         return {"name": value} if isinstance(value, str) else value
+
+
+#: The learning rate's range when ``tune:`` gives no space (every loss is tuned with it).
+LR_TUNE = Tune(1e-4, 1e-2, log=True)
 
 
 class Optimizer(_Strict):

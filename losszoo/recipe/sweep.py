@@ -102,6 +102,8 @@ def variant(data: dict[str, Any], axes: list[Axis], point: tuple[int, ...], prob
         origin = ("sweep", axis.key, index)
         root, *rest = axis.key.split(".")
         if root in ("train", "model"):
+            if root == "model" and rest:
+                out.setdefault("model", "mlp")  # the default model, whose hyperparameter this sweeps
             for path in _set(out, (root, *rest), value):
                 problems.moved[path] = origin
         else:

@@ -65,24 +65,43 @@ def train_grid(recipe: Recipe, root: Path, force: bool = False, jobs: int = 1, a
     separate processes; ``address`` (``tcp://host:port``) sends them to a Dask
     cluster instead. A returned result has one of the store's statuses, or
     ``claimed`` when another process was training that run (see the module
-    docstring). Raises KeyboardInterrupt after recording the runs in flight as
+    docstring). A recipe with ``tune:`` trains its trials round by round on the
+    same backend, then each loss's best on the final seeds
+    (``losszoo.training.tune``); the results are then the trials' and the
+    finals'. Raises KeyboardInterrupt after recording the runs in flight as
     ``interrupted``; RunError when the Dask scheduler cannot be reached.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
+    backend = open_backend(recipe, root, jobs, address)
+    try:
+        if recipe.studies:
+            from losszoo.training.tune import run_studies
+
+            return run_studies(recipe.studies, lambda runs: run_grid(runs, root, force, reporter, backend))
+        return run_grid(recipe.runs, root, force, reporter, backend)
+    finally:
+        backend.close()
+
+
+def open_backend(recipe: Recipe, root: Path, jobs: int, address: str | None) -> Backend:
     if address:
         from losszoo.training.backends.dask import Dask
 
-        backend: Backend = Dask(address, jobs, root, recipe)
-    elif jobs > 1:
+        return Dask(address, jobs, root, recipe)
+    if jobs > 1:
         from losszoo.training.backends.processes import Processes
 
-        backend = Processes(jobs, root, recipe)
-    else:
-        from losszoo.training.backends.local import Local
+        return Processes(jobs, root, recipe)
+    from losszoo.training.backends.local import Local
 
-        backend = Local(root)
-    return _Grid(recipe, root, force, reporter, backend).run()
+    return Local(root)
+
+
+def run_grid(runs: list[RunSpec], root: Path, force: bool, reporter: Reporter | None,
+             backend: Backend) -> list[dict[str, Any]]:
+    """Train ``runs`` on ``backend`` (which stays open for the caller's next grid)."""
+    return _Grid(runs, root, force, reporter, backend).run()
 
 
 # --- the grid: skip, claim, launch, record -------------------------------------------------------
@@ -99,8 +118,8 @@ class _Flight:
 
 
 class _Grid:
-    def __init__(self, recipe: Recipe, root: Path, force: bool, reporter: Reporter | None, backend: Backend):
-        self.runs = recipe.runs
+    def __init__(self, runs: list[RunSpec], root: Path, force: bool, reporter: Reporter | None, backend: Backend):
+        self.runs = runs
         self.root = root
         self.force = force
         self.reporter = reporter
@@ -126,8 +145,6 @@ class _Grid:
         except BaseException as error:
             self._stop(error)
             raise
-        finally:
-            self.backend.close()
         return [self.results[run.run_id] for run in self.runs]
 
     def _launch(self, run: RunSpec, last_look: bool) -> bool:

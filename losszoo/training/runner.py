@@ -72,6 +72,7 @@ def make_result(run: RunSpec, status: str, error: str | None, outcome: dict[str,
         "n_parameters": outcome.get("n_parameters"),
         "versions": versions(),
         "provenance": outcome.get("provenance", {}),
+        **({"val_curves": outcome["val_curves"]} if "val_curves" in outcome else {}),
         "error": error,
         "position": run.position,
         "config": {k: v for k, v in config.items() if k != "label"},
@@ -115,7 +116,7 @@ def run_one(run: RunSpec, root: Path, reporter: Reporter | None = None) -> dict[
             reporter.epoch(run, epoch, epochs, train_loss, metric, value)
 
     try:
-        outcome = train_run(run.config, folder, on_epoch)
+        outcome = train_run(run.config, folder, on_epoch, run.should_prune if run.prune else None)
         result = make_result(run, outcome.pop("status"), outcome.pop("error"), outcome)
     except KeyboardInterrupt:
         write_json(folder / "result.json", make_result(run, "interrupted", BY_THE_USER, {"epochs_run": done[0]}))

@@ -128,8 +128,8 @@ def unusable(folder: Path) -> str | None:
 
 
 def is_completed(run_dir: Path, run_id: str) -> bool:
-    result = read_result(run_dir)
-    return result is not None and result["status"] == "completed" and result.get("config_hash") == run_id
+    result = read_result(run_dir)  # a pruned tuning trial is finished too: its budget is spent
+    return result is not None and result["status"] in ("completed", "pruned") and result.get("config_hash") == run_id
 
 
 def iter_results(root: Path, experiments: list[str] | None = None

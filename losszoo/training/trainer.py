@@ -38,8 +38,8 @@ from losszoo.training.store import write_atomic
 
 #: Progress callback: (epoch, epochs, train_loss, selection metric name, its val value).
 OnEpoch = Callable[[int, int, float, str, float | None], None]
-#: Asked after each epoch of a tuning trial: (epoch, selection value) -> stop it now (pruned)?
-Prune = Callable[[int, float | None], bool]
+#: Asked after each epoch of a tuning trial: (epoch, its val metrics) -> stop it now (pruned)?
+Prune = Callable[[int, dict[str, float]], bool]
 
 
 class Diverged(Exception):
@@ -215,6 +215,7 @@ class Fit:
     best_val: dict[str, float] = field(default_factory=dict)
     best_state: tuple[dict, dict] | None = None
     fitted: dict[str, Any] = field(default_factory=dict)  # parameters chosen on val (a threshold)
+    curve: list[dict[str, float]] = field(default_factory=list)  # the val metrics of every epoch
     seconds: float = 0.0
     samples: int = 0
 
@@ -294,6 +295,7 @@ def fit(run: Run, on_epoch: OnEpoch | None = None, prune: Prune | None = None) -
             fitted: dict[str, Any] = {}
             evaluation = evaluate(model, loss, run.loss_entry.input, run.data.val, run.data, run.device)
             val = compute_metrics(evaluation, run.config["metrics"], fitted=fitted, fit=True)
+            outcome.curve.append(val)
             log.write(_json_line({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val": val}))
             log.flush()
             current = val.get(run.select) if run.select else None
@@ -311,7 +313,7 @@ def fit(run: Run, on_epoch: OnEpoch | None = None, prune: Prune | None = None) -
                     next(iter(val), ""), None))
             if train["patience"] and run.select and stale >= train["patience"]:
                 break
-            if prune is not None and prune(epoch, current):
+            if prune is not None and prune(epoch, val):
                 outcome.status, outcome.error = "pruned", f"pruned after epoch {epoch}: below the median of " \
                                                           "earlier trials"
                 break
@@ -343,7 +345,9 @@ def finish(run: Run, outcome: Fit) -> dict[str, Any]:
             gap = _generalization_gap(config, metrics)
             _embedding_picture(run, test)
         write_atomic(run.folder / "checkpoint.pt", _checkpoint_bytes(model, loss, config, outcome.best_epoch))
-    return {
+    trial = {"val_curves": {m: [v.get(m) for v in outcome.curve] for m in config["metrics"]}} if config.get(
+        "trial") else {}  # what the median rule compares later trials with
+    return trial | {
         "status": outcome.status,
         "metrics": metrics,
         "best_epoch": outcome.best_epoch,
