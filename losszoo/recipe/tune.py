@@ -22,6 +22,7 @@ runs them.
 from __future__ import annotations
 
 import copy
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,8 @@ def check_block(data: dict[str, Any], problems: Problems) -> TuneBlock | None:
     if raw is None:
         return None
     path = ("tune",)
+    if importlib.util.find_spec("optuna") is None:
+        problems.add(path, "needs Optuna, which is not installed: pip install 'losszoo[tune]'")
     if not isinstance(raw, dict):
         problems.add(path, f"must be a mapping with trials: and optionally metric:, space:, prune:, got "
                      f"{yaml_repr(raw)}")

@@ -13,8 +13,8 @@ from sklearn import metrics as skm
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import losszoo
-from losszoo.metrics import retrieval
 from losszoo.inputs import INPUTS
+from losszoo.metrics import retrieval
 
 NAMES = losszoo.METRICS.names()
 
