@@ -283,24 +283,31 @@ def test_commands_that_do_not_train_do_not_import_torch(tmp_path, args):
 
 
 def fake_result(experiment: str, label: str, seed: int, test: dict, val: dict | None = None,
-                dataset: str = "iris", status: str = "completed", epochs: int = 10) -> dict:
-    name = label.split("(")[0]
+                dataset: str = "iris", status: str = "completed", epochs: int = 10, position: int = 0) -> dict:
+    """A result.json as ``losszoo.training.runner.make_result`` writes it."""
+    from losszoo.spec import configuration_id
+
+    name, _, inside = label.partition("(")
+    params = {k: float(v) for k, v in (p.split("=") for p in inside.rstrip(")").split(",") if "=" in p)}
     config = {
         "experiment": experiment,
         "dataset": {"name": dataset, "test_fraction": 0.2},
         "model": {"name": "mlp", "hidden": [16]},
-        "loss": {"name": name},
+        "loss": {"name": name, **params},
         "seed": seed,
         "train": {"epochs": epochs, "batch_size": 32, "device": "cpu"},
+        "metrics": ["accuracy", "nll"], "select_by": "val.accuracy", "inputs": {}, "plugins": [],
     }
     run_id = f"{dataset}-{label}-{seed}-{epochs}".replace("(", "_").replace(")", "_").replace("=", "")
     return {
         "run_id": run_id, "experiment": experiment, "status": status, "dataset": dataset, "model": "mlp",
-        "loss": {"name": name}, "label": label, "seed": seed, "config_hash": run_id,
+        "loss": config["loss"], "label": label, "seed": seed, "config_hash": run_id,
+        "configuration_id": configuration_id(config),
         "metrics": {"val": val if val is not None else dict(test), "test": test},
+        "higher_is_better": {"accuracy": True, "nll": False},
         "best_epoch": epochs, "epochs_run": epochs, "train_seconds": 1.0, "samples_per_second": 100,
-        "n_parameters": 10, "versions": {"losszoo": "0", "torch": "0"},
-        "error": None if status == "completed" else "something", "config": config,
+        "n_parameters": 10, "versions": {"losszoo": "0", "torch": "0"}, "provenance": {"device": "cpu"},
+        "error": None if status == "completed" else "something", "position": position, "config": config,
     }
 
 
@@ -322,7 +329,7 @@ def compared(runs):
         store(runs, fake_result("exp", "focal(g=1)", seed, {"accuracy": fo, "nll": 0.6 - seed * 0.01},
                                 val={"accuracy": fo + 0.05}))
         store(runs, fake_result("exp", "cross_entropy", seed, {"accuracy": ce, "nll": 0.3 + seed * 0.01},
-                                val={"accuracy": 0.5}))
+                                val={"accuracy": 0.5}, position=1))
     return runs
 
 
@@ -336,16 +343,18 @@ def test_compare_table_shows_mean_std_n_and_best(compared):
     outcome = invoke("compare", "exp")
     assert outcome.exit_code == 0, outcome.output
     mean, std = _cell_mean_std(CE)
-    assert f"{mean:.4f} ± {std:.4f} *" in outcome.output
+    assert f"{mean:.4f} * ± {std:.4f}" in outcome.output  # the marker follows the mean
     fmean, fstd = _cell_mean_std(FOCAL)
-    assert f"{fmean:.4f} ± {fstd:.4f}" in outcome.output
-    assert f"{fmean:.4f} ± {fstd:.4f} *" not in outcome.output
+    assert f"{fmean:.4f} ± {fstd:.4f}" in outcome.output  # no marker: neither best nor rank 1
     ce_line = next(line for line in outcome.output.splitlines() if "cross_entropy" in line)
-    assert re.search(r"│\s*3\s*│[^│]*│\s*$", ce_line), ce_line  # n, then the val-curve sparkline
-    assert "test.accuracy" in outcome.output and "test.nll" in outcome.output
+    assert re.search(r"│\s*3\s*│\s*$", ce_line), ce_line  # n last: no run logged a val curve
+    header = next(line for line in outcome.output.splitlines() if "accuracy" in line)
+    assert re.search(r"┃\s*accuracy\s*┃\s*nll\s*┃", header), header  # the test split is the default
+    assert "test.accuracy" not in outcome.output
+    assert "metrics on the test split" in outcome.output
     # nll: lower is better, so focal's is not the best even though larger.
     nll_mean, nll_std = _cell_mean_std([0.30, 0.31, 0.32])
-    assert f"{nll_mean:.4f} ± {nll_std:.4f} *" in outcome.output
+    assert f"{nll_mean:.4f} * ± {nll_std:.4f}" in outcome.output
 
 
 def _csv_rows(output: str) -> list[dict]:
@@ -360,16 +369,19 @@ def test_compare_csv(compared):
     rows = {row["label"]: row for row in _csv_rows(outcome.stdout)}
     assert set(rows) == {"cross_entropy", "focal(g=1)"}
     ce = rows["cross_entropy"]
-    for field in ("mean", "std", "n", "ci95", "rank"):
+    for field in ("mean", "std", "n", "ci95_low", "ci95_high", "best", "in_rank1_group", "p_worse", "testable"):
         assert field in ce
     mean, std = _cell_mean_std(CE)
     assert float(ce["mean"]) == pytest.approx(mean)
     assert float(ce["std"]) == pytest.approx(std)
     assert int(ce["n"]) == 3
-    assert float(ce["ci95"]) == pytest.approx(stats.t.ppf(0.975, 2) * std / math.sqrt(3))
+    half = stats.t.ppf(0.975, 2) * std / math.sqrt(3)
+    assert (float(ce["ci95_low"]), float(ce["ci95_high"])) == pytest.approx((mean - half, mean + half))
     assert ce["metric"] == "test.accuracy"
-    assert int(ce["rank"]) == 1
-    assert int(rows["focal(g=1)"]["rank"]) > 1  # clearly worse over 3 paired seeds
+    assert (ce["best"], ce["in_rank1_group"], ce["testable"]) == ("True", "True", "True")
+    focal = rows["focal(g=1)"]
+    assert (focal["best"], focal["in_rank1_group"]) == ("False", "False")  # clearly worse over 3 paired seeds
+    assert float(focal["p_worse"]) < 0.05
 
 
 def test_compare_json(compared):
@@ -380,10 +392,11 @@ def test_compare_json(compared):
     accuracy = {r["label"]: r for r in records if r["metric"] == "test.accuracy"}
     assert accuracy["cross_entropy"]["mean"] == pytest.approx(0.92)
     assert accuracy["cross_entropy"]["n"] == 3
-    assert accuracy["cross_entropy"]["rank"] == 1 and accuracy["cross_entropy"]["best"] is True
-    assert accuracy["focal(g=1)"]["best"] is False
-    for key in ("mean", "std", "n", "ci95", "rank"):
+    assert accuracy["cross_entropy"]["in_rank1_group"] is True and accuracy["cross_entropy"]["best"] is True
+    assert accuracy["focal(g=1)"]["best"] is False and accuracy["focal(g=1)"]["in_rank1_group"] is False
+    for key in ("mean", "std", "n", "ci95_low", "ci95_high", "best", "in_rank1_group", "p_worse", "testable"):
         assert key in accuracy["focal(g=1)"]
+    assert accuracy["focal(g=1)"]["testable"] is True
     assert not any("fewer than 3" in w for w in data["warnings"])  # every cell has 3 seeds
 
 
@@ -391,9 +404,9 @@ def test_compare_markdown(compared):
     outcome = invoke("compare", "exp", "--format", "md", "--metric", "accuracy")
     assert outcome.exit_code == 0, outcome.output
     lines = outcome.stdout.splitlines()
-    assert lines[0].startswith("| dataset | label | test.accuracy | n |")
+    assert lines[0].startswith("| dataset | label | accuracy | n |")
     assert lines[1].startswith("|---|")
-    assert any("**0.9200 ± 0.0200 *" in line for line in lines)
+    assert any("**0.9200 \\* ± 0.0200**" in line for line in lines)  # bold, the marker an escaped literal
 
 
 def test_compare_unknown_format_exits_2(compared):
@@ -409,7 +422,8 @@ def test_compare_val_metric(compared):
     assert {row["metric"] for row in rows.values()} == {"val.accuracy"}
     assert float(rows["cross_entropy"]["mean"]) == pytest.approx(0.5)
     assert float(rows["focal(g=1)"]["mean"]) == pytest.approx(sum(FOCAL) / 3 + 0.05)
-    assert int(rows["focal(g=1)"]["rank"]) == 1  # on val, focal wins
+    assert rows["focal(g=1)"]["best"] == "True"  # on val, focal wins
+    assert rows["cross_entropy"]["in_rank1_group"] == "False"
 
 
 def test_compare_filter(compared):
@@ -457,6 +471,8 @@ def test_compare_group_by_pools_every_run_of_a_group(runs):
     assert int(row["runs"]) == 6
     assert int(row["n"]) == 6
     assert float(row["mean"]) == pytest.approx((sum(CE) + sum(FOCAL)) / 6)
+    assert row["pooled"] == "dataset.name"
+    assert "pools runs that differ in dataset.name" in outcome.stderr
 
 
 def test_compare_missing_experiment_suggests_one(compared):
@@ -482,7 +498,7 @@ def test_compare_skips_a_corrupt_result_with_a_warning(compared):
     assert outcome.exit_code == 0, outcome.output
     assert "warning" in outcome.stderr and "broken-run" in outcome.stderr and "skipped" in outcome.stderr
     assert "unfinished-run" in outcome.stderr
-    assert "0.9200 ± 0.0200" in outcome.stdout
+    assert "0.9200 * ± 0.0200" in outcome.stdout
 
 
 def test_compare_counts_failed_runs_apart(runs):

@@ -132,9 +132,21 @@ def across_datasets(metric: str, methods: list[str], datasets: list[str], scores
     return Across(metric, methods, datasets, iqms, intervals, ranks, friedman, cd, baseline, improvement)
 
 
-def method_name(label: dict[str, str]) -> str:
-    """A row's label without its dataset: what is compared across datasets."""
-    return " ".join(v for k, v in label.items() if k not in ("dataset", "experiment", "other")) or "-"
+def method_name(label: dict[str, str], other: bool = False) -> str:
+    """A row's label without its dataset: what is compared across datasets (``other``: keep the keys that
+    are neither dataset, model, loss nor training, such as a plugin's content hash)."""
+    dropped = ("dataset", "experiment") if other else ("dataset", "experiment", "other")
+    return " ".join(v for k, v in label.items() if k not in dropped) or "-"
+
+
+def method_names(rows: list) -> dict[int, str]:
+    """Each row's method name; with its "other" keys where two rows of one block would otherwise share one."""
+    for other in (False, True):
+        names = {id(row): method_name(row.label, other) for row in rows}
+        seen = {(row.block, names[id(row)]) for row in rows}
+        if len(seen) == len(rows):
+            break
+    return names
 
 
 def across_blocks(rows: list, columns: list[str], directions: dict[str, bool], baseline: str | None) -> list[Across]:
@@ -142,18 +154,22 @@ def across_blocks(rows: list, columns: list[str], directions: dict[str, bool], b
     nothing when the table holds a single dataset."""
     from losszoo.errors import LosszooError
 
+    methods_of = method_names(rows)
+    dataset_of = {row.block: row.block_name or str(row.block) for row in rows}
     out = []
     for column in columns:
-        by_method: dict[str, dict[str, list[float]]] = {}
-        datasets: dict[str, None] = {}
+        by_method: dict[str, dict[object, list[float]]] = {}
+        datasets: dict[object, None] = {}
         for row in rows:
             cell = row.cells.get(column)
             if cell is None:
                 continue
-            dataset = row.label.get("dataset", str(row.block))
-            datasets.setdefault(dataset, None)
-            by_method.setdefault(method_name(row.label), {})[dataset] = list(cell.values.values())
+            datasets.setdefault(row.block, None)
+            by_method.setdefault(methods_of[id(row)], {})[row.block] = list(cell.values.values())
         if len(datasets) < 2:
+            if baseline is not None:
+                raise LosszooError(f"--baseline {baseline!r}: compares rows across datasets, and this table holds "
+                                   "one dataset")
             continue
         methods = [m for m, per in by_method.items() if len(per) == len(datasets)]
         if baseline is not None and baseline not in methods:
@@ -162,5 +178,6 @@ def across_blocks(rows: list, columns: list[str], directions: dict[str, bool], b
         if len(methods) < 2:
             continue
         scores = [[by_method[m][d] for d in datasets] for m in methods]
-        out.append(across_datasets(column, methods, list(datasets), scores, directions[column], baseline))
+        out.append(across_datasets(column, methods, [dataset_of[d] for d in datasets], scores, directions[column],
+                                   baseline))
     return out

@@ -20,11 +20,13 @@ import math
 from pathlib import PurePath
 from typing import Any
 
+from losszoo.spec import UNHASHED_KEYS, UNHASHED_TRAIN_KEYS
+
 #: The parts of a config a row's label shows, in column order; anything else that differs goes to "other".
 PARTS = ("dataset", "model", "label", "train")
-#: Config keys that never tell rows apart (not part of what a run computes, or the row's identity itself).
-IGNORED = ("seed", "experiment", "label", "plugins", "train.device", "train.threads", "train.log", "train.stack",
-           "train.save_every")
+#: Config keys that never tell rows apart: the seed, and what is not part of what a run computes (the keys
+#: the run identity leaves out, declared once in ``losszoo.spec``).
+IGNORED = ("seed", *UNHASHED_KEYS, *(f"train.{k}" for k in UNHASHED_TRAIN_KEYS))
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from losszoo.comparison.across import Across, method_name
+from losszoo.comparison.across import Across, method_names
 from losszoo.comparison.curves import curve_metric, row_curve, selection_metric
 from losszoo.comparison.table import Comparison, Row, column_name, higher_is_better
 from losszoo.errors import LosszooError
@@ -43,7 +43,7 @@ def plot_comparison(comparison: Comparison, root: Path | str, path: Path | str, 
             blocks.append((title, rows, column))
     if not blocks:
         raise LosszooError(f"nothing to plot: no run has {metric or 'a metric column'}")
-    names = {id(row): method_name(row.label) for row in comparison.rows}
+    names = method_names(comparison.rows)
     same_colours = _colours(sorted(set(names.values()))) if len(set(names.values())) <= 10 else None
     results = [r for row in comparison.rows for r in row.results]
 
@@ -72,12 +72,7 @@ def _blocks(comparison: Comparison) -> list[tuple[str, list[Row]]]:
     blocks: dict[object, list[Row]] = {}
     for row in comparison.rows:
         blocks.setdefault(row.block, []).append(row)
-    out = []
-    for rows in blocks.values():
-        shared = [f"{k} {rows[0].label[k]}" for k in comparison.label_columns if k in ("experiment", "dataset")
-                  and len({r.label[k] for r in rows}) == 1]
-        out.append((", ".join(shared) if len(blocks) > 1 else "", rows))
-    return out
+    return [(rows[0].block_name if len(blocks) > 1 else "", rows) for rows in blocks.values()]
 
 
 def _colours(names: list[str]) -> dict[str, tuple]:

@@ -24,12 +24,15 @@ ALPHA = 0.05
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof 1; 0 for a single value)."""
+    """Mean and sample standard deviation (ddof 1; 0 for a single value).
+
+    Sums are exactly rounded (``math.fsum``), so the same values in any order give the same mean to the
+    last bit: exact ties stay ties whatever order the run folders are read in."""
     n = len(values)
-    mean = sum(values) / n
+    mean = math.fsum(values) / n
     if n < 2:
         return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
 
 
 def ci_halfwidth(std: float, n: int, level: float = 0.95) -> float:
@@ -139,21 +142,23 @@ def rank_groups(per_row: list[dict[Any, float]], higher_is_better: bool
                 ) -> tuple[list[bool], list[bool], list[float]]:
     """Which rows have the best mean, which are in the rank-1 group, and each row's adjusted p-value.
 
-    Best: every row whose mean equals the best mean (exact ties share it).
+    Best: every row whose mean equals the best mean (exact ties share it; means
+    are exactly rounded sums, so the order of the values does not matter).
     Rank 1: every row that is not significantly worse than *any* other row.
-    The family of tests is every ordered pair (i, j) where row i has the worse
-    mean: a one-sided test that i is worse than j (paired t-test on shared
-    seeds, Welch's otherwise), all Holm-adjusted together at 5%. A row is out
-    of rank 1 as soon as one of its tests rejects, whatever the order in which
+    The family of tests is every ordered pair (i, j), i != j: a one-sided test
+    that i is worse than j (paired t-test on shared seeds, Welch's otherwise),
+    all k (k - 1) of them Holm-adjusted together at 5% (which direction to test
+    is not chosen from the data, so the family holds both). A row is out of
+    rank 1 as soon as one of its tests rejects, whatever the order in which
     the rows were read; a row that cannot be tested (one seed) is not excluded
     on no evidence. The p-value of a row is its smallest adjusted one (nan
-    when it was never the worse of a tested pair).
+    when none of its tests could be made).
     """
     sign = 1.0 if higher_is_better else -1.0
-    means = [sign * sum(v.values()) / len(v) for v in per_row]
+    means = [sign * math.fsum(v.values()) / len(v) for v in per_row]
     top = max(means)
     best = [m == top for m in means]
-    pairs = [(i, j) for i in range(len(per_row)) for j in range(len(per_row)) if means[i] < means[j]]
+    pairs = [(i, j) for i in range(len(per_row)) for j in range(len(per_row)) if i != j]
     raw: list[float] = [float("nan")] * len(pairs)
     by_better: dict[int, list[int]] = {}
     for k, (_, j) in enumerate(pairs):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ from losszoo.errors import LosszooError
 from losszoo.registry import METRICS
 
 SPLITS = ("test", "val")
+#: The default block: the dataset's resolved config and the content hash of its file, if it reads one.
+DATASET_BLOCK = ["config.dataset", "config.inputs.dataset.path"]
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Row:
     label: dict[str, str]  # the columns that name the row
     block: Any
     cells: dict[str, Cell] = field(default_factory=dict)
+    block_name: str = ""  # the block, readable: its experiment and dataset labels where those tell blocks apart
     statuses: Counter = field(default_factory=Counter)
     results: list[dict[str, Any]] = field(repr=False, default_factory=list)
     pooled: list[str] = field(default_factory=list)  # config keys that differ between its runs
@@ -73,13 +77,19 @@ class Comparison:
 
     def legend(self) -> list[str]:
         """What the numbers and the blocks mean, for every renderer (the markers: ``render.LEGEND_MARKERS``)."""
-        fixed = ("dataset configuration" if self.block_by[-2:] == ["dataset", "inputs.dataset.path"]
-                 else " and ".join(self.block_by) or "table")
-        return [
+        held = list(self.block_by)
+        if held[-len(DATASET_BLOCK):] == DATASET_BLOCK:
+            held[-len(DATASET_BLOCK):] = ["dataset configuration (its file's content included)"]
+        where = f"within blocks of the same {' and '.join(held)}" if held else "all together, in one block"
+        lines = [
             "mean ± std over n seeds (n = 1: a single run, no spread)",
-            f"rows are ranked within blocks of the same {fixed}, by one-sided t-tests of every pair "
-            "(paired on shared seeds, else Welch), Holm-corrected, at 5%",
+            f"rows are ranked {where}, by one-sided t-tests of every ordered pair "
+            "(paired on shared seeds, else Welch), Holm-corrected together, at 5%",
         ]
+        pooled = sorted({k for r in self.rows for k in r.pooled})
+        if pooled:
+            lines.append(f"--group-by pools runs that differ in {', '.join(pooled)} into one row")
+        return lines
 
     def records(self) -> list[dict[str, Any]]:
         """Long format, one record per row and column: for csv and json."""
@@ -87,7 +97,7 @@ class Comparison:
         for row in self.rows:
             for column in self.columns:
                 cell = row.cells.get(column)
-                record: dict[str, Any] = {**row.label, "metric": column, "block": _text(row.block)}
+                record: dict[str, Any] = {**row.label, "metric": column, "block": row.block_name}
                 if cell is None:
                     record.update(mean=None, std=None, n=0, ci95_low=None, ci95_high=None, best=False,
                                   in_rank1_group=None, p_worse=None, testable=False)
@@ -109,10 +119,21 @@ _MISSING = object()
 
 
 def _walk(node: Any, parts: list[str]) -> Any:
-    for part in parts:
-        if not isinstance(node, dict) or part not in node:
+    i = 0
+    while i < len(parts):
+        if not isinstance(node, dict):
             return _MISSING
-        node = node[part]
+        if parts[i] in node:
+            node, i = node[parts[i]], i + 1
+            continue
+        # keys that hold a dot themselves: config["inputs"]["dataset.path"], ["loss.my_plugin_loss"]
+        for j in range(len(parts), i + 1, -1):
+            joined = ".".join(parts[i:j])
+            if joined in node:
+                node, i = node[joined], j
+                break
+        else:
+            return _MISSING
     return node
 
 
@@ -240,7 +261,8 @@ def compare_results(
     Unknown keys in ``metrics``, ``group_by``, ``block_by``, ``sort`` and ``filters`` are a LosszooError with a
     did-you-mean; so is ranking landscape figures measured with different settings.
     """
-    chosen = [r for r in results if _matches(r, _parse_filters(filters or [], results))]
+    parsed = _parse_filters(filters or [], results)
+    chosen = [r for r in results if _matches(r, parsed)]
     if not chosen:
         raise LosszooError("no runs match the filters")
     columns = _columns(chosen, metrics)
@@ -255,6 +277,7 @@ def compare_results(
     block_by = block_by or _default_blocks(rows, group_by, len(experiments) > 1)
     for row in rows:
         row.block = _key([lookup(row.results[0], k) for k in block_by])
+    _name_blocks(rows, block_by)
     for row in rows:
         _fill(row, columns)
     directions = {column: higher_is_better(column, chosen) for column in columns}
@@ -359,13 +382,25 @@ def _default_blocks(rows: list[Row], group_by: list[str] | None, several_experim
     """What is held fixed by default: the dataset configuration (with its file's content), per experiment."""
     keys = ["experiment"] if several_experiments else []
     if group_by is None:
-        return [*keys, "dataset", "inputs.dataset.path"]
+        return [*keys, *DATASET_BLOCK]
     return keys + [k for k in group_by if k.split(".")[0] in ("dataset", "experiment") and k not in keys]
 
 
 def _key(values: Any) -> tuple:
     """A hashable key of result values; mappings and lists (a loss config) by their JSON text."""
     return tuple(json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v for v in values)
+
+
+def _name_blocks(rows: list[Row], block_by: list[str]) -> None:
+    """Each block's name: the label values of what it holds fixed, else the held values themselves."""
+    names: dict[Any, str] = {}
+    for row in rows:
+        names.setdefault(row.block, " ".join(v for k, v in row.label.items()
+                                             if k in ("experiment", "dataset") or k in block_by))
+    if len(names) > 1 and (len(set(names.values())) < len(names) or not all(names.values())):
+        names = {block: ", ".join(f"{k}={v}" for k, v in zip(block_by, block, strict=True)) for block in names}
+    for row in rows:
+        row.block_name = names[row.block]
 
 
 def _blocks(rows: list[Row]) -> list[list[Row]]:
@@ -386,6 +421,8 @@ def _fill(row: Row, columns: list[str]) -> None:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 values[r["seed"] if by_seed else r["run_id"]] = float(value)
         if values:
+            # by seed, so that neither the statistics nor their last bit depend on the order of the run folders
+            values = dict(sorted(values.items(), key=lambda kv: (type(kv[0]).__name__, kv[0])))
             mean, std = stats.mean_std(list(values.values()))
             half = stats.ci_halfwidth(std, len(values))
             low, high = value_range(column)
@@ -395,12 +432,11 @@ def _fill(row: Row, columns: list[str]) -> None:
 
 def _order(rows: list[Row], group_by: list[str] | None, sort: str | None, columns: list[str],
            directions: dict[str, bool]) -> None:
-    # Recipe order by default: the losses as the user listed them, blocks as they first appear.
-    first_block = {}
-    for i, row in enumerate(rows):
-        first_block.setdefault(row.block, i)
-    rows.sort(key=lambda r: (str(r.results[0].get("experiment", "")), first_block[r.block],
-                             min(res.get("position", 0) for res in r.results)))
+    # The losses in recipe order; blocks, and rows of one loss, by name (numbers by value), so that the table
+    # reads the same whatever order the run folders were read in.
+    rows.sort(key=lambda r: (str(r.results[0].get("experiment", "")), _natural(r.block_name), _text(r.block),
+                             min(res.get("position", 0) for res in r.results),
+                             [_natural(v) for v in r.label.values()]))
     if not sort:
         return
     label_keys = list(rows[0].label) if rows else []
@@ -409,10 +445,19 @@ def _order(rows: list[Row], group_by: list[str] | None, sort: str | None, column
         return
     column = column_name(sort)
     if column not in columns:
-        raise LosszooError(f"--sort {sort!r}: not a column of this table ({', '.join(label_keys + columns)})"
-                           + _close(sort, label_keys + columns))
+        shown = label_keys + [c.removeprefix("test.") for c in columns]  # as the table's header reads
+        raise LosszooError(f"--sort {sort!r}: not a column of this table ({', '.join(shown)})"
+                           + _close(sort, shown + columns))
     sign = -1 if directions[column] else 1
     rows.sort(key=lambda r: sign * r.cells[column].mean if column in r.cells else math.inf)
+
+
+def _natural(text: str) -> list[tuple[int, Any]]:
+    """A sort key that reads numbers as numbers: ``hidden=[32]`` before ``hidden=[256]``, 0.35 before 0.4."""
+    return [(1, float(part)) if i % 2 else (0, part) for i, part in enumerate(_NUMBER.split(text))]
+
+
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
 
 
 def _close(word: str, choices: list[str]) -> str:
@@ -453,7 +498,8 @@ def _input_versions(rows: list[Row]) -> list[str]:
     for row in rows:
         config = dict(row.results[0].get("config") or {})
         inputs = config.pop("inputs", None) or {}
-        same = _text({k: v for k, v in config.items() if k not in ("seed", "label")})
+        same = _text({"experiment": row.results[0].get("experiment")}
+                     | {k: v for k, v in labels.flatten(config).items() if k not in labels.IGNORED})
         for name, digest in inputs.items():
             versions.setdefault(name, {}).setdefault(same, set()).add(digest)
     return [f"the experiment holds runs made from {max(len(d) for d in by.values())} versions of {name} (its "

@@ -24,10 +24,11 @@ def number(value: float) -> str:
 
 
 def marker(cell: Cell) -> str:
+    """``*`` best, ``+`` rank 1 (not best), ``?`` a single run; a best single run reads ``*?``."""
+    if not cell.testable:
+        return BEST + UNTESTED if cell.best else UNTESTED
     if cell.best:
         return BEST
-    if not cell.testable:
-        return UNTESTED
     return RANK1 if cell.rank1 else ""
 
 
@@ -49,4 +50,4 @@ def header(column: str) -> str:
 
 
 LEGEND_MARKERS = (f"{BEST} best mean of its block (ties share it); {RANK1} rank 1: not significantly worse than any "
-                  f"other row of its block; {UNTESTED} a single run, cannot be tested")
+                  f"other row of its block; {UNTESTED} a single run (n = 1): no spread, cannot be tested")

@@ -33,14 +33,17 @@ class _Layout:
 
 
 def render_tables(comparison: Comparison, width: int, title: str = "", root: Path | None = None,
-                  with_ci: bool = False) -> list[Table]:
-    """One table when it fits ``width`` columns, else several, each with the row labels."""
+                  with_ci: bool = False) -> list[Table | Text]:
+    """One table when it fits ``width`` columns, else several, each with the row labels; then the legend
+    (as text that wraps at the console's width, not at the table's, as a caption would)."""
     constant = {k: comparison.rows[0].label[k] for k in comparison.label_columns
                 if len({r.label[k] for r in comparison.rows}) == 1 and len(comparison.rows) > 1}
     labels = [k for k in comparison.label_columns if k not in constant]
     full_title = ", ".join([title] * bool(title) + [f"{k} {v}" for k, v in constant.items()])
     curves_possible = root is not None and bool(comparison.columns) and len(comparison.rows) <= SPARKLINE_MAX_ROWS
     sparks = _sparklines(comparison, root) if curves_possible else {}
+    if not any(sparks.values()):  # no run logged a curve: no empty column
+        sparks = {}
     label_width = sum(max(len(k), _LABEL_MIN) + 3 for k in labels) + 4 + 1  # labels (wrappable), n, edge
     for layout in (_Layout(True, False), _Layout(False, False), _Layout(False, True)):
         if layout.curves and not sparks:
@@ -62,8 +65,8 @@ def render_tables(comparison: Comparison, width: int, title: str = "", root: Pat
     for i, columns in enumerate(chunks):
         part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
         tables.append(_table(comparison, labels, columns, layout, full_title + part, sparks if layout.curves
-                             else {}, with_ci, caption=i == len(chunks) - 1))
-    return tables
+                             else {}, with_ci))
+    return [*tables, Text(_legend(comparison, bool(sparks) and layout.curves), style="dim")]
 
 
 def _natural_label(comparison: Comparison, key: str) -> int:
@@ -90,9 +93,8 @@ def _sparklines(comparison: Comparison, root: Path) -> dict[int, str]:
 
 
 def _table(comparison: Comparison, labels: list[str], columns: list[str], layout: _Layout, title: str,
-           sparks: dict[int, str], with_ci: bool, caption: bool) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold", caption_justify="left",
-                  caption=_caption(comparison, bool(sparks)) if caption else None)
+           sparks: dict[int, str], with_ci: bool) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
     for key in labels:
         table.add_column(key, style="cyan" if key == "label" else None, overflow="fold", min_width=min(
             _LABEL_MIN, _natural_label(comparison, key)))
@@ -120,8 +122,9 @@ def _cell(row: Row, column: str, stacked: bool, with_ci: bool) -> Text:
     return Text(text, style="bold green" if cell.rank1 and cell.testable else "")
 
 
-def _caption(comparison: Comparison, curves: bool) -> str:
-    lines = [comparison.legend()[0], LEGEND_MARKERS, comparison.legend()[1]]
+def _legend(comparison: Comparison, curves: bool) -> str:
+    first, *rest = comparison.legend()
+    lines = [first, LEGEND_MARKERS, *rest]
     if comparison.columns and all(c.startswith("test.") for c in comparison.columns):
         lines[0] += "; metrics on the test split"
     if curves:

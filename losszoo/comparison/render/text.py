@@ -64,7 +64,8 @@ def to_markdown(comparison: Comparison, with_ci: bool = False) -> str:
         cells.append(_md_escape(runs_text(row)))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [_md_escape(line) + "  " for line in (comparison.legend()[0], LEGEND_MARKERS, comparison.legend()[1])]
+    first, *rest = comparison.legend()
+    lines += [_md_escape(line) + "  " for line in (first, LEGEND_MARKERS, *rest)]
     lines += [""] + [f"> {_md_escape(w)}" for w in comparison.warnings]
     lines += [""] + [_md_escape(n) for n in comparison.notes]
     for across in comparison.across:
@@ -73,11 +74,12 @@ def to_markdown(comparison: Comparison, with_ci: bool = False) -> str:
 
 
 def across_markdown(across: Any) -> str:
-    head = ["method", f"IQM {header(across.metric)} [95% CI]", "average rank"]
+    # user text escaped; the brackets of "[95% CI]" are no link, and stay readable in a terminal
+    head = ["method", f"IQM {_md_escape(header(across.metric))} [95% CI]", "average rank"]
     if across.improvement is not None:
-        head.append(f"P(better than {across.baseline}) [95% CI]")
-    lines = [f"Across {len(across.datasets)} datasets ({', '.join(across.datasets)}):", "",
-             "| " + " | ".join(_md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
+        head.append(f"P(better than {_md_escape(across.baseline)}) [95% CI]")
+    lines = [f"Across {len(across.datasets)} datasets ({_md_escape(', '.join(across.datasets))}):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, method in enumerate(across.methods):
         low, high = across.iqm_ci[i]
         cells = [_md_escape(method), f"{number(across.iqm[i])} [{number(low)}, {number(high)}]",
