@@ -105,11 +105,13 @@ def train(
     runs_dir_: Path = typer.Option(None, "--runs-dir", help="where runs are stored [default: $LOSSZOO_RUNS or ./runs]"),
     force: bool = typer.Option(False, "--force", help="retrain runs that are already completed"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the runs without training"),
+    log: list[str] = typer.Option([], "--log", help="also log every run to tensorboard or mlflow (as train.log); "
+                                  "repeatable", metavar="TRACKER"),
 ) -> None:
     """Train every pairing of the recipe (datasets x losses x seeds), then compare them."""
     from losszoo.recipe.load import load_recipe
 
-    spec = load_recipe(recipe, set_)
+    spec = load_recipe(recipe, [*set_, *([f"train.log=[{', '.join(log)}]"] if log else [])])
     root = runs_dir(runs_dir_)
     for warning in spec.warnings:
         warn(warning)

@@ -156,6 +156,11 @@ def check_train(raw: Any, problems: Problems) -> dict[str, Any] | None:
     except ValidationError as error:
         _pydantic_problems(error, ("train",), problems)
         return None
+    from losszoo.training.trackers import missing
+
+    for i, name in enumerate(train.log):
+        if missing(name):
+            problems.add(("train", "log", i), missing(name))
     device = train.device
     if device.startswith(("cuda", "mps")):
         problem = _missing_device(device)

@@ -56,6 +56,7 @@ class Train(BaseModel):
     m_per_class: Annotated[int, Field(ge=2, le=100_000)] = 4  # samples of one class per batch (pair losses)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast; fp16 on a GPU with a gradient scaler
     save_every: Annotated[int, Field(ge=1, le=100_000)] | None = None  # keep checkpoints/epoch-K.pt every K epochs
+    log: list[Literal["tensorboard", "mlflow"]] = []  # trackers each run logs to (not part of its identity)
 
     @field_validator("device")
     @classmethod

@@ -201,6 +201,7 @@ class Run:
     higher: bool
     autocast: Callable[[], Any]
     scaler: Any
+    trackers: Any = None  # losszoo.training.trackers.Trackers when train.log names some
 
 
 @dataclass
@@ -240,9 +241,14 @@ def setup(config: dict[str, Any], folder: Path) -> Run:
     optimizer = make_optimizer(params, train["optimizer"])
     select = None if config["select_by"] == "last" else config["select_by"].rpartition(".")[2]
     autocast, scaler = _precision(train.get("precision", "fp32"), device)
+    trackers = None
+    if train.get("log"):
+        from losszoo.training.trackers import Trackers
+
+        trackers = Trackers(train["log"], config, folder)
     return Run(config, folder, device, data, loss_entry, INPUT_KINDS[loss_entry.input], model, loss, params,
                optimizer, make_scheduler(optimizer, train["scheduler"], train["epochs"]), generator, select,
-               bool(METRICS.get(select).higher_is_better) if select else True, autocast, scaler)
+               bool(METRICS.get(select).higher_is_better) if select else True, autocast, scaler, trackers)
 
 
 def fit(run: Run, on_epoch: OnEpoch | None = None, prune: Prune | None = None) -> Fit:
@@ -298,6 +304,8 @@ def fit(run: Run, on_epoch: OnEpoch | None = None, prune: Prune | None = None) -
             outcome.curve.append(val)
             log.write(_json_line({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val": val}))
             log.flush()
+            if run.trackers is not None:
+                run.trackers.epoch(epoch, train_loss, lr, val)
             current = val.get(run.select) if run.select else None
             if run.select is None or is_better(current, outcome.best_value, run.higher):
                 outcome.best_value, outcome.best_epoch, outcome.best_val, stale = current, epoch, val, 0
@@ -345,6 +353,8 @@ def finish(run: Run, outcome: Fit) -> dict[str, Any]:
             gap = _generalization_gap(config, metrics)
             _embedding_picture(run, test)
         write_atomic(run.folder / "checkpoint.pt", _checkpoint_bytes(model, loss, config, outcome.best_epoch))
+    if run.trackers is not None:
+        run.trackers.finish(outcome.status, metrics)
     trial = {"val_curves": {m: [v.get(m) for v in outcome.curve] for m in config["metrics"]}} if config.get(
         "trial") else {}  # what the median rule compares later trials with
     return trial | {
