@@ -13,12 +13,15 @@ def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int | Non
     On a GPU an out-of-range label would otherwise be a device-side assert that
     poisons the CUDA context; the `.item()` here is a deliberate sync point.
     """
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
+    dtype = labels.dtype
+    if dtype.is_floating_point or dtype == torch.bool:
+        raise ValueError(f"labels must be an integer tensor, got {dtype}")
     if labels.numel() == 0:
         return
-    extremes = torch.aminmax(labels)  # one kernel on the common, all-valid path
-    if extremes.min.item() >= 0 and extremes.max.item() < num_classes:
+    # One kernel and two reads on the common, all-valid path: measured cheaper than max and min apart,
+    # than one read of a stacked pair, and than an unsigned-compare trick with a single read.
+    low, high = torch.aminmax(labels)
+    if low.item() >= 0 and high.item() < num_classes:
         return
     valid = labels if ignore_index is None else labels[labels != ignore_index]
     if valid.numel() == 0:

@@ -12,7 +12,7 @@ Half-precision logits (bf16 autocast included) are computed in float32.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,30 +23,109 @@ from losszoo.losses._common import check_labels, check_reduction, reduce
 
 # --------------------------------------------------------------------------- helpers
 
-_LN2 = math.log(2.0)
-
-
 def _float(logits: torch.Tensor) -> torch.Tensor:
     """Half-precision logits upcast to float32; float32 and float64 left alone."""
     return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
-def _target_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``log p_t`` and ``log(1 - p_t)`` of softmax over dim 1, both shaped like ``labels``.
+def _target_probs_math(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``-log p_t`` and ``1 - p_t`` of softmax over dim 1 (keepdim), from one exp pass over the logits.
 
-    ``log(1 - p_t)`` is the log-sum-exp of the other classes' logits minus that of
-    all classes, so it stays exact (and its gradient finite) when ``p_t`` rounds
-    to 1, where ``1 - exp(log p_t)`` would be 0.
+    With ``d = z - max_c z_c``, ``e_c = exp(d_c)`` and the other classes' sum
+    ``R = sum_{c != t} e_c`` (summed without the target, so nothing cancels),
+    ``S = e_t + R``:
+
+    - ``-log p_t = log S - d_t``, with ``log S = log1p(R + expm1(d_t))``: where
+      the target holds the maximum, ``expm1(d_t)`` is exactly 0 and this is
+      ``log1p(R)``, which keeps the digits that ``logsumexp(z) - z_t`` rounds
+      away when ``p_t`` rounds to 1 (a loss of 1e-26 is not 0);
+    - ``1 - p_t = R / S``, never ``1 - p_t`` itself; it is 0 only where every
+      other class underflows (lies more than about 103 below the maximum in float32).
+
+    Also returns what the gradient needs: ``e`` (the target's entry 0), ``R``,
+    ``S`` and the labels as an index. The same lines serve
+    :class:`_TargetProbLoss`'s forward and, under autograd, its
+    twice-differentiable backward: there nothing saved for a gradient is
+    overwritten in place.
     """
     index = labels.unsqueeze(1)
-    log_total = torch.logsumexp(logits, dim=1)
-    others = logits.scatter(1, index, float("-inf"))
-    log_rest = torch.logsumexp(others, dim=1) - log_total
-    # Where p_t > 1/2, log p_t = log1p(-(1 - p_t)) keeps the digits that z_t - logsumexp(z) rounds away
-    # (a loss of 1e-26 is not 0). The clamp keeps the unused branch finite so `where` passes no NaN back.
-    from_rest = torch.log1p(-torch.exp(log_rest.clamp_max(-_LN2)))
-    log_pt = torch.where(log_rest < -_LN2, from_rest, logits.gather(1, index).squeeze(1) - log_total)
-    return log_pt, log_rest
+    shifted = logits - logits.amax(dim=1, keepdim=True)
+    shifted_t = shifted.gather(1, index)
+    grad_mode = torch.is_grad_enabled()
+    # The target is zeroed after the exp, not set to -inf before it: exp's vector kernel takes a slow path on
+    # arguments below about -88 (one such entry a row doubles the time of the pass).
+    e = shifted.exp().scatter(1, index, 0.0) if grad_mode else shifted.exp_().scatter_(1, index, 0.0)
+    rest = e.sum(dim=1, keepdim=True)
+    total_minus_1 = rest + torch.expm1(shifted_t)
+    total = total_minus_1 + 1.0
+    return torch.log1p(total_minus_1) - shifted_t, rest / total, e, rest, total, index
+
+
+_TINIES: dict[torch.dtype, float] = {}
+
+
+def _tiny(dtype: torch.dtype) -> float:
+    """The smallest normal number of ``dtype`` (``torch.finfo`` costs a microsecond a call)."""
+    if dtype not in _TINIES:
+        _TINIES[dtype] = torch.finfo(dtype).tiny
+    return _TINIES[dtype]
+
+
+# ``terms(nll, rest)``: a loss's per-sample values, given ``nll = -log p_t`` and ``rest = 1 - p_t``,
+# and their slope ``d values / d nll`` (see _TargetProbLoss).
+Terms = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+class _TargetProbLoss(torch.autograd.Function):
+    """A per-sample loss of the softmax target probability ``p_t``, with a hand-written backward.
+
+    The loss gives its values and their slope ``k = d values / d(-log p_t)`` as
+    functions of ``-log p_t`` and ``1 - p_t`` (``terms``); the slope is the total
+    derivative, through ``1 - p_t`` as well (``d(1 - p_t) / d(-log p_t) = p_t``).
+    Since ``d(-log p_t) / dz = p - onehot``, the gradient is ``k (p - onehot)``:
+    ``-k R / S`` at the target (exact where ``p_t`` rounds to 1) and ``k e_c / S``
+    elsewhere, so with ``-R`` written into ``e`` at the target it is one
+    product ``e k / S``. Against ``log_softmax`` and a gather through autograd
+    this saves an exp pass and a zero-filled scatter, and the autograd nodes of
+    the loss's own arithmetic.
+
+    The reduction is applied inside, which spares its autograd node.
+
+    With ``create_graph`` (a Hessian-vector product) the gradient must itself be
+    differentiable: it then comes from autograd through the same math.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor, terms: Terms, reduction: str) -> torch.Tensor:
+        nll, rest_fraction, e, rest, total, index = _target_probs_math(logits, labels)
+        values, slope = terms(nll, rest_fraction)
+        ctx.terms, ctx.reduction = terms, reduction
+        if reduction == "mean":
+            total = total * values.numel()
+        ctx.save_for_backward(logits, labels, e.scatter_(1, index, rest.neg_()), slope / total)
+        return values.squeeze(1) if reduction == "none" else reduce(values, reduction)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        logits, labels, e, slope_over_total = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            with torch.enable_grad():
+                values = ctx.terms(*_target_probs_math(logits, labels)[:2])[0]
+                values = reduce(values.squeeze(1), ctx.reduction)
+            return torch.autograd.grad(values, logits, grad, create_graph=True)[0], None, None, None
+        return e * ((grad.unsqueeze(1) if ctx.reduction == "none" else grad) * slope_over_total), None, None, None
+
+
+def _target_prob_loss(logits: torch.Tensor, labels: torch.Tensor, terms: Terms, reduction: str) -> torch.Tensor:
+    """A loss of ``p_t`` given by its ``terms``, reduced; with ``none``, shaped like ``labels``.
+
+    Exact at both ends: ``-log p_t`` where ``p_t`` rounds to 1, and ``1 - p_t``
+    (and the gradient finite) where ``1 - p_t`` computed as such would be 0;
+    see :func:`_target_probs_math`. Costs about what ``log_softmax`` and a gather do.
+    """
+    return _TargetProbLoss.apply(_float(logits), labels, terms, reduction)
 
 
 def _positive_pow(base: torch.Tensor, exponent: float) -> torch.Tensor:
@@ -99,14 +178,21 @@ def focal_loss(
     >>> round(focal_loss(logits, torch.tensor([0, 1]), gamma=0.0).item(), 4)
     0.1269
     """
-    log_pt, log_rest = _target_log_probs(_float(logits), labels)
-    # (1 - p_t)^gamma as exp(gamma log(1 - p_t)): finite gradient for any gamma >= 0,
-    # also where p_t rounds to 1 and x^gamma (gamma < 1) has an infinite slope at 0.
-    values = -torch.exp(gamma * log_rest) * log_pt
     if alpha is not None:
-        alpha = torch.as_tensor(alpha, dtype=values.dtype, device=values.device)
-        values = values * (alpha[labels] if alpha.ndim else alpha)
-    return reduce(values, reduction)
+        dtype = _float(logits).dtype
+        alpha = torch.as_tensor(alpha, dtype=dtype, device=logits.device)
+        alpha = alpha[labels].unsqueeze(1) if alpha.ndim else alpha
+
+    def terms(nll: torch.Tensor, rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # The slope (1 - p_t)^gamma (1 + gamma (-log p_t) p_t / (1 - p_t)) is finite for any gamma >= 0, also
+        # where p_t rounds to 1 and x^gamma (gamma < 1) has an infinite slope at 0: -log p_t / (1 - p_t) -> 1.
+        # 1 - p_t is floored at the smallest normal number for the division (0 where all else underflows).
+        rest = rest.clamp_min(_tiny(rest.dtype))
+        weight = rest**gamma if alpha is None else alpha * rest**gamma
+        values = weight * nll
+        return values, torch.addcdiv(weight, values * (1.0 - rest), rest, value=gamma)
+
+    return _target_prob_loss(logits, labels, terms, reduction)
 
 
 def poly1_loss(
@@ -121,8 +207,11 @@ def poly1_loss(
     >>> round(poly1_loss(logits, torch.tensor([0, 1]), epsilon=0.0).item(), 4)
     0.1269
     """
-    log_pt, log_rest = _target_log_probs(_float(logits), labels)
-    return reduce(epsilon * torch.exp(log_rest) - log_pt, reduction)
+    def terms(nll: torch.Tensor, rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # the slope 1 + epsilon p_t, as (1 + epsilon) - epsilon (1 - p_t)
+        return torch.add(nll, rest, alpha=epsilon), rest.mul(-epsilon).add_(1.0 + epsilon)
+
+    return _target_prob_loss(logits, labels, terms, reduction)
 
 
 def gce_loss(logits: torch.Tensor, labels: torch.Tensor, q: float = 0.7, reduction: str = "mean") -> torch.Tensor:
@@ -136,8 +225,11 @@ def gce_loss(logits: torch.Tensor, labels: torch.Tensor, q: float = 0.7, reducti
     >>> round(gce_loss(logits, torch.tensor([0, 1]), q=1.0).item(), 4)
     0.1192
     """
-    log_pt, _ = _target_log_probs(_float(logits), labels)
-    return reduce(-torch.expm1(q * log_pt) / q, reduction)
+    def terms(nll: torch.Tensor, rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_p_q = nll * -q  # the value from expm1 (exact for small q log p_t), the slope p_t^q from exp
+        return torch.expm1(log_p_q) / -q, torch.exp(log_p_q)
+
+    return _target_prob_loss(logits, labels, terms, reduction)
 
 
 def sce_loss(
@@ -158,8 +250,12 @@ def sce_loss(
     >>> round(sce_loss(logits, torch.tensor([0, 1]), alpha=0.0, beta=1.0).item(), 4)
     0.4768
     """
-    log_pt, log_rest = _target_log_probs(_float(logits), labels)
-    return reduce(-alpha * log_pt - beta * log_zero * torch.exp(log_rest), reduction)
+    def terms(nll: torch.Tensor, rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # -beta A (1 - p_t) with A < 0; the slope alpha - beta A p_t is (alpha - beta A) + beta A (1 - p_t)
+        beta_a = beta * log_zero
+        return torch.add(alpha * nll, rest, alpha=-beta_a), rest.mul(beta_a).add_(alpha - beta_a)
+
+    return _target_prob_loss(logits, labels, terms, reduction)
 
 
 def taylor_ce_loss(logits: torch.Tensor, labels: torch.Tensor, order: int = 2, reduction: str = "mean") -> torch.Tensor:
@@ -173,13 +269,17 @@ def taylor_ce_loss(logits: torch.Tensor, labels: torch.Tensor, order: int = 2, r
     >>> round(taylor_ce_loss(logits, torch.tensor([0, 1]), order=1).item(), 4)
     0.1192
     """
-    _, log_rest = _target_log_probs(_float(logits), labels)
-    rest = torch.exp(log_rest)
-    # Horner: x (1 + x (1/2 + x (1/3 + ... + x / order))).
-    total = torch.full_like(rest, 1.0 / order)
-    for k in range(order - 1, 0, -1):
-        total = total * rest + 1.0 / k
-    return reduce(total * rest, reduction)
+    def terms(nll: torch.Tensor, rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Horner: x (1 + x (1/2 + x (1/3 + ... + x / order))) for the value, and for the slope
+        # p_t (1 + x + ... + x^(order-1)), the series of positive terms that 1 - x^order sums with a cancellation.
+        if order == 1:
+            return rest, torch.exp(-nll)
+        total, geometric = rest * (1.0 / order) + 1.0 / (order - 1), rest + 1.0
+        for k in range(order - 2, 0, -1):
+            total, geometric = total * rest + 1.0 / k, geometric * rest + 1.0
+        return total * rest, torch.exp(-nll) * geometric
+
+    return _target_prob_loss(logits, labels, terms, reduction)
 
 
 def tempered_log(x: torch.Tensor, t: float) -> torch.Tensor:
@@ -307,11 +407,10 @@ def ldam_loss(
     ``scale`` multiplies the logits after the margin is subtracted from the
     target one (their model feeds it cosine logits, hence the default 30).
     """
-    logits = _float(logits)
-    index = labels.unsqueeze(1)
-    shift = margins.to(logits.dtype)[labels].unsqueeze(1)
-    shifted = logits.scatter(1, index, logits.gather(1, index) - shift)
-    return F.cross_entropy(scale * shifted, labels, reduction=reduction)
+    scaled = scale * _float(logits)
+    # s (z - Delta_y onehot): the scaled margin goes in at the target, in place on our own product
+    shift = (-scale * margins.to(scaled.dtype)[labels]).unsqueeze(1)
+    return F.cross_entropy(scaled.scatter_add_(1, labels.unsqueeze(1), shift), labels, reduction=reduction)
 
 
 def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.9999) -> list[float]:
@@ -352,17 +451,18 @@ def class_balanced_loss(
     as in the paper). ``mean`` averages over samples, not over the weights.
     """
     logits = _float(logits)
-    if base in ("cross_entropy", "focal"):
-        values = focal_loss(logits, labels, gamma if base == "focal" else 0.0, None, "none")
-    else:
-        target = torch.zeros_like(logits).scatter(1, labels.unsqueeze(1), 1.0)
-        z_t = (2.0 * target - 1.0) * logits  # z for the target class, -z for the others
-        per_class = -F.logsigmoid(z_t)
-        if base == "sigmoid_focal":
-            # (1 - sigmoid(z_t))^gamma = exp(gamma log sigmoid(-z_t)): finite slope for any gamma.
-            per_class = torch.exp(gamma * F.logsigmoid(-z_t)) * per_class
-        values = per_class.sum(dim=1)
-    return reduce(weights.to(logits.dtype)[labels] * values, reduction)
+    weights = weights.to(logits.dtype)
+    if base == "cross_entropy":  # torch's kernel, which multiplies by w_y itself; mean over samples below
+        return reduce(F.cross_entropy(logits, labels, weight=weights, reduction="none"), reduction)
+    if base == "focal":  # the class weights are focal's per-class alpha
+        return focal_loss(logits, labels, gamma, weights, reduction)
+    target = torch.zeros_like(logits).scatter(1, labels.unsqueeze(1), 1.0)
+    z_t = (2.0 * target - 1.0) * logits  # z for the target class, -z for the others
+    per_class = -F.logsigmoid(z_t)
+    if base == "sigmoid_focal":
+        # (1 - sigmoid(z_t))^gamma = exp(gamma log sigmoid(-z_t)): finite slope for any gamma.
+        per_class = torch.exp(gamma * F.logsigmoid(-z_t)) * per_class
+    return reduce(weights[labels] * per_class.sum(dim=1), reduction)
 
 
 def confidence_penalty_loss(
@@ -375,8 +475,8 @@ def confidence_penalty_loss(
     0.0
     """
     log_p = F.log_softmax(_float(logits), dim=1)
-    entropy = -(log_p.exp() * log_p).sum(dim=1)
-    return reduce(-log_p.gather(1, labels.unsqueeze(1)).squeeze(1) - beta * entropy, reduction)
+    # -log p_t + beta sum_c p_c log p_c; nll_loss is -log p_t in one kernel each way
+    return reduce(F.nll_loss(log_p, labels, reduction="none") + beta * (log_p.exp() * log_p).sum(dim=1), reduction)
 
 
 # --------------------------------------------------------------------------- modules
@@ -391,11 +491,12 @@ class LogitLoss(nn.Module):
         self.reduction = check_reduction(reduction)
 
     def check(self, logits: torch.Tensor, labels: torch.Tensor, ignore_index: int | None = None) -> None:
-        if logits.ndim < 2 or logits.shape[1] != self.num_classes:
+        shape = logits.shape
+        if len(shape) < 2 or shape[1] != self.num_classes:
             raise ValueError(
                 f"logits of shape {tuple(logits.shape)} do not have num_classes={self.num_classes} along dim 1"
             )
-        if labels.shape != logits.shape[:1] + logits.shape[2:]:
+        if labels.shape != shape[:1] + shape[2:]:
             raise ValueError(
                 f"labels of shape {tuple(labels.shape)} do not match logits of shape {tuple(logits.shape)}; "
                 "expected (N, *) for logits (N, C, *)"
@@ -404,6 +505,19 @@ class LogitLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, reduction={self.reduction!r}"
+
+
+def _constant(cache: dict, values: list[float], logits: torch.Tensor) -> torch.Tensor:
+    """``values`` as a tensor in the dtype the logits are computed in and on their device, built once for each.
+
+    Built from the python floats, so float64 logits get float64-exact values
+    (not a float32 buffer's), and a training step pays a dictionary lookup
+    instead of a host-to-device copy.
+    """
+    key = (_float(logits).dtype, logits.device)
+    if key not in cache:
+        cache[key] = torch.tensor(values, dtype=key[0], device=key[1])
+    return cache[key]
 
 
 def _class_counts(class_counts: Sequence[int], num_classes: int) -> list[int]:
@@ -548,12 +662,12 @@ class LDAMLoss(LogitLoss):
         self.max_margin = max_margin
         self.scale = scale
         self.class_counts = counts
-        self.margins = ldam_margins(counts, max_margin)  # python floats: built per call in the logits' dtype
+        self.margins = ldam_margins(counts, max_margin)  # python floats: a tensor per dtype and device, on use
+        self._tensors: dict = {}
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self.check(logits, labels)
-        margins = torch.tensor(self.margins, dtype=_float(logits).dtype, device=logits.device)
-        return ldam_loss(logits, labels, margins, self.scale, self.reduction)
+        return ldam_loss(logits, labels, _constant(self._tensors, self.margins, logits), self.scale, self.reduction)
 
 
 class ClassBalancedLoss(LogitLoss):
@@ -576,11 +690,12 @@ class ClassBalancedLoss(LogitLoss):
         self.base = base
         self.gamma = gamma
         self.class_counts = counts
-        self.class_weights = class_balanced_weights(counts, beta)  # python floats: built per call in the logits' dtype
+        self.class_weights = class_balanced_weights(counts, beta)  # python floats: a tensor per dtype and device
+        self._tensors: dict = {}
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self.check(logits, labels)
-        weights = torch.tensor(self.class_weights, dtype=_float(logits).dtype, device=logits.device)
+        weights = _constant(self._tensors, self.class_weights, logits)
         return class_balanced_loss(logits, labels, weights, self.base, self.gamma, self.reduction)
 
 

@@ -43,9 +43,12 @@ def _pair(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def _squared_residual(input: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:
-    """``((x - y) / c)^2``, without the division at the default scale (it costs a kernel each way)."""
-    residual = input - target
-    return (residual if scale == 1.0 else residual / scale) ** 2
+    """``((x - y) / c)^2``, without the division at the default scale (it costs a kernel each way).
+
+    ``r * r`` rather than ``r ** 2``: pow's backward costs a kernel more.
+    """
+    residual = input - target if scale == 1.0 else (input - target) / scale
+    return residual * residual
 
 
 def _float(x: torch.Tensor) -> torch.Tensor:
@@ -66,13 +69,13 @@ def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean")
 
 
 def mae_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Absolute error ``|x - y|``; exactly ``torch.nn.functional.l1_loss``.
+    """Absolute error ``|x - y|``; exactly ``torch.nn.functional.l1_loss`` (the same two kernels, without its wrapper).
 
     >>> mae_loss(torch.tensor([1.0, -3.0]), torch.tensor([0.0, 0.0])).item()
     2.0
     """
     input, target = _pair(input, target)
-    return F.l1_loss(input, target, reduction=reduction)
+    return reduce((input - target).abs(), reduction)
 
 
 def huber_loss(input: torch.Tensor, target: torch.Tensor, delta: float = 1.0, reduction: str = "mean") -> torch.Tensor:
@@ -96,15 +99,17 @@ def smooth_l1_loss(
 def log_cosh_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """``log cosh(x - y)``: quadratic near zero, ``|r| - log 2`` far away; its gradient is ``tanh(r)``.
 
-    Evaluated as ``|r| + softplus(-2|r|) - log 2``, which equals ``log cosh r``
+    Evaluated as ``r + softplus(-2r) - log 2``, which equals ``log cosh r``
     exactly and never forms ``cosh r`` (that overflows for ``|r| > 89`` in float32).
+    Softplus turns linear above its threshold, which is raised from 20 to 40 so
+    that the term it drops, ``log1p(e^-40)``, is below float64's precision.
 
     >>> round(log_cosh_loss(torch.tensor([1e4]), torch.tensor([0.0])).item(), 3)
     9999.307
     """
     input, target = _pair(input, target)
-    r = (input - target).abs()
-    return reduce(r + F.softplus(-2.0 * r) - _LOG_2, reduction)
+    r = input - target
+    return reduce(r + F.softplus(-2.0 * r, threshold=40.0) - _LOG_2, reduction)
 
 
 def quantile_loss(input: torch.Tensor, target: torch.Tensor, q: float = 0.5, reduction: str = "mean") -> torch.Tensor:
@@ -149,9 +154,16 @@ def msle_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
     the loss stays finite and its gradient pushes the prediction back up.
     """
     input, target = _pair(input, target)
-    if target.numel() and bool((target <= -1).any()):  # a sync point, like check_labels
-        raise ValueError(f"msle needs targets > -1, got {target.min().item():g}")
-    return reduce((_log1p_extended(input) - torch.log1p(target)) ** 2, reduction)
+    # One sync point, like check_labels, where every value is inside the domain: then neither a target
+    # error nor the tangent (a handful of kernels each way) is needed.
+    inside = not target.numel() or torch.minimum(input.detach(), target).min().item() >= -1.0 + _MSLE_DELTA
+    if not inside:
+        low = target.min().item()
+        if not low > -1:
+            raise ValueError(f"msle needs targets > -1, got {low:g}")
+        inside = input.detach().min().item() >= -1.0 + _MSLE_DELTA
+    log_input = torch.log1p(input) if inside else _log1p_extended(input)
+    return reduce((log_input - torch.log1p(target)) ** 2, reduction)
 
 
 def mape_loss(
@@ -222,7 +234,13 @@ def gaussian_nll_loss(
     if var.shape != mean.shape:
         raise ValueError(f"var {tuple(var.shape)} must have the shape of mean {tuple(mean.shape)}")
     var = var.to(mean.dtype)
-    var = var + (var.clamp_min(eps) - var).detach()
+    return _gaussian_nll(mean, target, var + (var.clamp_min(eps) - var).detach(), full, reduction)
+
+
+def _gaussian_nll(
+    mean: torch.Tensor, target: torch.Tensor, var: torch.Tensor, full: bool, reduction: str
+) -> torch.Tensor:
+    """:func:`gaussian_nll_loss` for a variance already at least ``eps`` (the module's ``softplus + eps``)."""
     values = 0.5 * (torch.log(var) + (mean - target) ** 2 / var)
     if full:
         values = values + _HALF_LOG_2PI
@@ -237,13 +255,13 @@ def charbonnier_loss(
 ) -> torch.Tensor:
     """Charbonnier (pseudo-Huber, L1-L2): ``sqrt((r/c)^2 + 1) - 1``; Barron's rho at alpha = 1.
 
-    Evaluated as ``z / (sqrt(z + 1) + 1)`` with ``z = (r/c)^2``, which does not
-    cancel for small residuals. With ``scale = 1`` equal to
+    Evaluated as ``expm1(log1p(z) / 2)`` with ``z = (r/c)^2``, which does not
+    cancel for small residuals (and is one kernel shorter than
+    ``z / (sqrt(z + 1) + 1)``). With ``scale = 1`` equal to
     ``kornia.losses.charbonnier_loss``.
     """
     input, target = _pair(input, target)
-    z = _squared_residual(input, target, scale)
-    return reduce(z / (torch.sqrt(z + 1.0) + 1.0), reduction)
+    return reduce(torch.expm1(0.5 * torch.log1p(_squared_residual(input, target, scale))), reduction)
 
 
 def cauchy_loss(input: torch.Tensor, target: torch.Tensor, scale: float = 1.0, reduction: str = "mean") -> torch.Tensor:
@@ -305,7 +323,8 @@ def _barron_rho(z: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
         if alpha == -math.inf:
             return -torch.expm1(-0.5 * z)
         b = abs(alpha - 2.0)
-        return (b / alpha) * torch.expm1(0.5 * alpha * torch.log1p(z / b))
+        rho = torch.expm1(0.5 * alpha * torch.log1p(z if b == 1.0 else z / b))
+        return rho if b == alpha else (b / alpha) * rho  # alpha = 1: b = 1, no kernel for either factor
     eps = torch.finfo(z.dtype).eps
     alpha = alpha.to(z.dtype)
     b = (alpha - 2.0).abs().clamp_min(eps)
@@ -474,7 +493,9 @@ class GaussianNLLLoss(ElementwiseLoss):
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         mean, var = self._split(output)
-        return gaussian_nll_loss(mean, target, var, self.full, self.eps, self.reduction)
+        mean, target = _pair(mean, target)
+        # softplus(raw) + eps is never below eps: the clamp of gaussian_nll_loss would change nothing
+        return _gaussian_nll(mean, target, var, self.full, self.reduction)
 
 
 class _ScaledRobustLoss(ElementwiseLoss):

@@ -7,6 +7,7 @@ here from the paper, in plain Python floats over tiny inputs.
 
 from __future__ import annotations
 
+import decimal
 import math
 
 import pytest
@@ -473,6 +474,137 @@ def test_class_counts_are_checked(name, counts):
         make(name, class_counts=counts)
     with pytest.raises(losszoo.InvalidParameterError, match="class_counts"):
         losszoo.create_loss(name, num_classes=C)
+
+
+# ----------------------------------------------------------------- losses of p_t at the extremes
+# focal, poly1, gce, sce, taylor_ce and class_balanced (focal base) compute -log p_t and 1 - p_t from one
+# exp pass, with a hand-written gradient. Their reference here is the paper's formula in 400-digit decimal
+# arithmetic, with 1 - p_t summed over the other classes and the gradient by central differences (enough
+# digits to resolve a gradient of 1e-244 on a loss of 1.4).
+
+D = decimal.Decimal
+PT_LOSSES = {  # (name, hyperparameters): the loss of one sample as a function of p_t and 1 - p_t
+    ("focal", 2.0): lambda p, rest: -(rest**2) * p.ln(),
+    ("focal", 0.3): lambda p, rest: -(rest ** D("0.3")) * p.ln(),
+    ("poly1", 1.0): lambda p, rest: -p.ln() + rest,
+    ("poly1", -1.0): lambda p, rest: -p.ln() - rest,
+    ("gce", 0.7): lambda p, rest: (1 - p ** D("0.7")) / D("0.7"),
+    ("gce", 0.05): lambda p, rest: (1 - p ** D("0.05")) / D("0.05"),
+    ("sce", 0.1): lambda p, rest: -D("0.1") * p.ln() + 4 * rest,  # alpha 0.1, beta 1, A = -4
+    ("taylor_ce", 3): lambda p, rest: rest + rest**2 / 2 + rest**3 / 3,
+}
+PT_KW = {"focal": "gamma", "poly1": "epsilon", "gce": "q", "sce": "alpha", "taylor_ce": "order"}
+# Where p_t is close to 1, poly1 at epsilon = -1 is -log p_t - (1 - p_t) ~ (1 - p_t)^2 / 2: two terms that cancel,
+# so its value is exact only up to that cancellation (its gradient, (1 - p_t)(p - onehot), is exact).
+CANCELLING = {("poly1", -1.0)}
+PT_IDS = [f"{n}-{v}" for n, v in PT_LOSSES]
+EXTREME_ROWS = [  # (logits, label): where the branches of the computation part
+    ([30.0, 0.0, 0.0, 0.0], 0),  # p_t = 1 - 3e^-30: rounds to 1 in float32, -log p_t = 2.8e-13
+    ([40.0, 38.5, -3.0, 2.0], 0),  # p_t near 1 with a close second class
+    ([1.0, 1.0, -2.0, 0.5], 1),  # the target ties for the maximum
+    ([math.log(3.0), 0.0, 0.0, 0.0], 0),  # p_t = 1/2
+    ([0.3, -0.2, 1.0, 0.0], 2),  # nothing special
+    ([0.0, 30.0, 0.0, 0.0], 0),  # p_t = e^-30
+    ([-800.0, 0.0, 0.0, 0.0], 0),  # p_t = e^-800 / 3 underflows to 0 in float64: -log p_t is still exact
+]
+
+
+def decimal_loss(fn, row: list[float], label: int) -> D:
+    with decimal.localcontext(prec=400):
+        z = [D(v) for v in row]  # exact: every float is a decimal
+        top = max(z)
+        e = [(v - top).exp() for v in z]
+        total = sum(e)
+        rest = sum(v for c, v in enumerate(e) if c != label) / total
+        return fn(e[label] / total, rest)
+
+
+def decimal_gradient(fn, row: list[float], label: int) -> list[D]:
+    h = D("1e-40")
+    with decimal.localcontext(prec=400):
+        grad = []
+        for c in range(len(row)):
+            up = [D(v) + (h if i == c else 0) for i, v in enumerate(row)]
+            down = [D(v) - (h if i == c else 0) for i, v in enumerate(row)]
+            grad.append((decimal_loss(fn, up, label) - decimal_loss(fn, down, label)) / (2 * h))
+        return grad
+
+
+def pt_loss(key, **kw):
+    name, value = key
+    return make(name, **{PT_KW[name]: value}, **kw)
+
+
+@pytest.mark.parametrize("key", list(PT_LOSSES), ids=PT_IDS)
+@pytest.mark.parametrize("row,label", EXTREME_ROWS)
+def test_loss_of_p_t_matches_decimal_arithmetic_in_value_and_gradient(key, row, label):
+    logits = torch.tensor([row], dtype=torch.float64, requires_grad=True)
+    value = pt_loss(key, reduction="sum")(logits, torch.tensor([label]))
+    (grad,) = torch.autograd.grad(value, logits)
+    expected = decimal_loss(PT_LOSSES[key], row, label)
+    assert value.item() == pytest.approx(float(expected), rel=1e-12, abs=1e-27 if key in CANCELLING else 1e-300)
+    expected_grad = [float(g) for g in decimal_gradient(PT_LOSSES[key], row, label)]
+    assert grad[0].tolist() == pytest.approx(expected_grad, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize("key", list(PT_LOSSES), ids=PT_IDS)
+def test_loss_of_p_t_keeps_its_digits_where_p_t_rounds_to_one_in_float32(key):
+    row, label = [30.0, 0.0, 0.0, 0.0], 0
+    logits = torch.tensor([row], requires_grad=True)
+    labels = torch.tensor([label])
+    assert F.cross_entropy(logits, labels).item() == 0.0  # what log_softmax gives: not a vacuous test
+    value = pt_loss(key, reduction="sum")(logits, labels)
+    (grad,) = torch.autograd.grad(value, logits)
+    expected = float(decimal_loss(PT_LOSSES[key], row, label))
+    assert value.item() == pytest.approx(expected, rel=1e-5, abs=1e-18 if key in CANCELLING else 0.0)
+    expected_grad = [float(g) for g in decimal_gradient(PT_LOSSES[key], row, label)]
+    assert grad[0].tolist() == pytest.approx(expected_grad, rel=1e-4, abs=1e-30)
+
+
+@pytest.mark.parametrize("key", list(PT_LOSSES), ids=PT_IDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_loss_of_p_t_where_every_other_class_underflows(key, dtype):
+    # 1 - p_t is 0 to working precision: the loss and its gradient are 0 (and finite), as in decimal arithmetic.
+    logits = torch.tensor([[1e4, 0.0, -5.0, 3.0]], dtype=dtype, requires_grad=True)
+    value = pt_loss(key, reduction="sum")(logits, torch.tensor([0]))
+    (grad,) = torch.autograd.grad(value, logits)
+    assert value.item() == 0.0 and abs(decimal_loss(PT_LOSSES[key], logits[0].tolist(), 0)) < D("1e-4000")
+    assert grad.abs().max().item() == 0.0
+
+
+@pytest.mark.parametrize("key", list(PT_LOSSES), ids=PT_IDS)
+def test_loss_of_p_t_second_derivative(key):
+    # The Hessian-vector products of `losszoo landscape` differentiate the gradient: its create_graph path.
+    logits, labels = data(17, n=3, scale=1.5)
+    loss = pt_loss(key)
+    assert torch.autograd.gradgradcheck(lambda z: loss(z, labels), (logits.requires_grad_(),))
+    pixels, pixel_labels = data(18, n=2, shape=(2,), scale=1.5)
+    loss = pt_loss(key, reduction="none")
+    assert torch.autograd.gradgradcheck(lambda z: loss(z, pixel_labels), (pixels.requires_grad_(),))
+
+
+def test_loss_of_p_t_backward_twice_on_a_retained_graph():
+    logits, labels = data(19, n=4)
+    logits.requires_grad_()
+    value = make("focal", gamma=0.5)(logits, labels)
+    first = torch.autograd.grad(value, logits, retain_graph=True)[0]
+    torch.testing.assert_close(torch.autograd.grad(value, logits)[0], first, rtol=0, atol=0)
+
+
+def test_class_balanced_focal_matches_decimal_arithmetic_at_the_extremes():
+    weights = slow_cb_weights(COUNTS, 0.9)
+    loss = make("class_balanced", beta=0.9, base="focal", gamma=0.3, reduction="none")
+    rows = [row for row, _ in EXTREME_ROWS]
+    labels = [label for _, label in EXTREME_ROWS]
+    logits = torch.tensor(rows, dtype=torch.float64, requires_grad=True)
+    values = loss(logits, torch.tensor(labels))
+    (grad,) = torch.autograd.grad(values.sum(), logits)
+    fn = PT_LOSSES[("focal", 0.3)]
+    for i, (row, label) in enumerate(EXTREME_ROWS):
+        w = D(weights[label])
+        assert values[i].item() == pytest.approx(float(w * decimal_loss(fn, row, label)), rel=1e-12)
+        expected = [float(w * g) for g in decimal_gradient(fn, row, label)]
+        assert grad[i].tolist() == pytest.approx(expected, rel=1e-9, abs=1e-300)
 
 
 # ----------------------------------------------------------------- shared: gradients, shapes, extremes, bf16

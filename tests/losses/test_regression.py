@@ -158,6 +158,23 @@ def slow_log_cosh(a, b):
     return math.log(math.cosh(a - b))
 
 
+def test_log_cosh_keeps_float64_precision_for_negative_residuals():
+    # r + softplus(-2r) - log 2 with softplus linear only above 40: log1p(e^-40) is below float64's precision.
+    r = torch.linspace(-45.0, 45.0, 181, dtype=f64)
+    value = losszoo.create_loss("log_cosh", reduction="none")(r, torch.zeros_like(r))
+    torch.testing.assert_close(value, per_element(slow_log_cosh, r, torch.zeros_like(r)), rtol=1e-14, atol=1e-300)
+
+
+def test_charbonnier_keeps_its_digits_for_small_residuals():
+    # sqrt(r^2 + 1) - 1 cancels to nothing in float32 below r ~ 3e-4; the loss is r^2 / 2 there.
+    r = torch.tensor([1e-8, 1e-5, 3e-4, 0.1, 2.0, 1e3])
+    for dtype in (torch.float32, f64):
+        value = losszoo.create_loss("charbonnier", reduction="none")(r.to(dtype), torch.zeros(6, dtype=dtype))
+        expected = per_element(lambda a, b: (a - b) ** 2 / (math.sqrt((a - b) ** 2 + 1) + 1), r.double(), r * 0)
+        tolerance = 1e-6 if dtype == torch.float32 else 1e-14
+        torch.testing.assert_close(value.double(), expected, rtol=tolerance, atol=0.0)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("spread", [1e-3, 1.0, 30.0])
 def test_log_cosh_equals_formula(seed, spread):
@@ -203,6 +220,28 @@ def test_msle_prediction_below_minus_one_is_finite_and_pushed_back():
 def test_msle_target_outside_domain_raises():
     with pytest.raises(ValueError, match="> -1"):
         losszoo.create_loss("msle")(torch.zeros(2), torch.tensor([0.0, -1.0]))
+    with pytest.raises(ValueError, match="> -1"):  # also when a prediction is outside too
+        losszoo.create_loss("msle")(torch.tensor([-3.0, 0.0]), torch.tensor([0.0, -1.0]))
+
+
+def test_msle_tangent_takes_over_just_below_its_point_and_only_there():
+    # Predictions on both sides of -1 + 1e-6 in one batch: log1p above that point, its tangent line below it.
+    x0 = -1.0 + 1e-6
+
+    def log1p_extended(a):
+        return math.log1p(a) if a >= x0 else math.log1p(x0) + (a - x0) / (1.0 + x0)
+
+    def slope(a):
+        return 1.0 / (1.0 + a) if a >= x0 else 1.0 / (1.0 + x0)
+
+    pairs = [(x0 + 1e-9, 0.5), (x0 - 1e-9, 0.5), (-2.0, 2.0), (3.0, -0.5)]
+    x = torch.tensor([a for a, _ in pairs], dtype=f64, requires_grad=True)
+    value = losszoo.create_loss("msle", reduction="none")(x, torch.tensor([b for _, b in pairs], dtype=f64))
+    value.sum().backward()
+    expected = [(log1p_extended(a) - math.log1p(b)) ** 2 for a, b in pairs]
+    expected_grad = [2 * (log1p_extended(a) - math.log1p(b)) * slope(a) for a, b in pairs]
+    assert value.tolist() == pytest.approx(expected, rel=1e-12)
+    assert x.grad.tolist() == pytest.approx(expected_grad, rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
