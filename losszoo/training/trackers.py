@@ -5,9 +5,10 @@ and validation metrics per epoch, and its final test metrics:
 
 - TensorBoard: event files in ``<run folder>/tensorboard`` (``torch.utils.tensorboard``), read
   back by TensorBoard's own EventAccumulator; ``pip install 'losszoo[tensorboard]'``;
-- MLflow: to ``$MLFLOW_TRACKING_URI``, else a file store beside the runs
-  (``<runs dir>/mlruns``), one MLflow experiment per losszoo experiment, one MLflow run
-  per losszoo run; ``pip install 'losszoo[mlflow]'``.
+- MLflow: to ``$MLFLOW_TRACKING_URI``, else a local store beside the runs
+  (``<runs dir>/mlflow.db``, SQLite: MLflow's plain-file store is retired), one MLflow
+  experiment per losszoo experiment, one MLflow run per losszoo run;
+  ``pip install 'losszoo[mlflow]'``; ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``.
 
 Trackers watch a run; they are not part of its identity (``train.log`` is not hashed).
 """
@@ -87,7 +88,7 @@ class _MLflow:
     def __init__(self, config: dict[str, Any], folder: Path):
         import mlflow
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or (folder.parent.parent / "mlruns").resolve().as_uri()
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(folder.parent.parent / 'mlflow.db').resolve()}"
         self.client = mlflow.MlflowClient(tracking_uri=uri)
         experiment = self.client.get_experiment_by_name(config["experiment"])
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
