@@ -15,6 +15,7 @@ import struct
 
 import pytest
 
+from losszoo.comparison.across import across_datasets
 from losszoo.comparison.curves import (
     BLOCKS,
     average_curves,
@@ -24,9 +25,10 @@ from losszoo.comparison.curves import (
     row_sparkline,
     sparkline,
 )
-from losszoo.comparison.plot import plot_comparison
+from losszoo.comparison.plot import plot_comparison, plot_critical_difference
 from losszoo.comparison.table import compare_results
 from losszoo.errors import LosszooError
+from losszoo.spec import configuration_id
 from losszoo.training.store import iter_results
 
 NAN = float("nan")
@@ -44,15 +46,18 @@ def write_run(root, run_id, *, dataset="digits", label="focal(g=2)", seed=0, sta
              for epoch, value in enumerate(curve, start=1)]
     if curve or extra_lines:
         (folder / "metrics.jsonl").write_text("\n".join([*lines, *extra_lines]) + "\n")
-    result = {
+    name, _, inside = label.partition("(")
+    loss = {"name": name, **{k: float(v) for k, v in (p.split("=") for p in inside.rstrip(")").split(",") if p)}}
+    config = {"experiment": "exp", "dataset": {"name": dataset}, "model": {"name": "mlp"}, "loss": loss,
+              "seed": seed, "train": {"epochs": 4}, "metrics": ["accuracy"], "select_by": "val.accuracy",
+              "inputs": {}}
+    result = {  # as losszoo.training.runner.make_result writes it
         "run_id": run_id, "experiment": "exp", "status": status, "dataset": dataset, "model": "mlp",
-        "loss": {"name": label.partition("(")[0]}, "label": label, "seed": seed, "config_hash": run_id,
+        "loss": loss, "label": label, "seed": seed, "config_hash": run_id,
+        "configuration_id": configuration_id(config), "higher_is_better": {"accuracy": True},
         "metrics": {"val": {"accuracy": test_accuracy}, "test": {"accuracy": test_accuracy}} if status == "completed"
         else {"val": {}},
-        "best_epoch": len(curve), "epochs_run": len(curve), "error": None,
-        "config": {"experiment": "exp", "dataset": {"name": dataset}, "model": {"name": "mlp"},
-                   "loss": {"name": label.partition("(")[0]}, "seed": seed, "train": {"epochs": 4},
-                   "metrics": ["accuracy"], "select_by": "val.accuracy"},
+        "best_epoch": len(curve), "epochs_run": len(curve), "error": None, "provenance": {}, "config": config,
     }
     (folder / "result.json").write_text(json.dumps(result, indent=2))
 
@@ -241,3 +246,32 @@ def test_compare_cli_writes_the_plot(tmp_path):
     result = CliRunner().invoke(app, ["compare", "--runs-dir", str(runs), "--format", "csv", "--plot", str(out)])
     assert result.exit_code == 0, result.output
     assert png_size(out) == (1600, 700)
+
+
+def test_compare_cli_writes_the_critical_difference_diagram_across_datasets(tmp_path):
+    from typer.testing import CliRunner
+
+    from losszoo.cli.main import app
+
+    runs = tmp_path / "runs"
+    small_store(runs, datasets=("digits", "fashion_mnist", "iris"))
+    out = tmp_path / "plot.png"
+    result = CliRunner().invoke(app, ["compare", "--runs-dir", str(runs), "--format", "csv", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    assert png_size(out) == (1600, 3 * 700)
+    cd = tmp_path / "plot-cd.png"
+    width, height = png_size(cd)
+    assert (width, height) == (1000, int(100 * (1.6 + 0.35 * 3)))
+    assert cd.stat().st_size > 10_000  # ranks, names and the CD bar, not a blank canvas
+    assert str(cd) in result.stderr
+
+
+@pytest.mark.parametrize("k", [2, 5, 12])
+def test_plot_critical_difference_draws_any_number_of_methods(tmp_path, k):
+    rng = random.Random(k)
+    methods = [f"loss_{i}" for i in range(k)]
+    scores = [[[0.5 + 0.02 * i + rng.gauss(0, 0.03) for _ in range(3)] for _ in range(6)] for i in range(k)]
+    across = across_datasets("test.accuracy", methods, [f"d{j}" for j in range(6)], scores, True)
+    path = plot_critical_difference(across, tmp_path / f"cd{k}.png")
+    assert png_size(path)[0] == 1000
+    assert path.stat().st_size > 5_000

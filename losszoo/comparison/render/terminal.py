@@ -44,15 +44,18 @@ def render_tables(comparison: Comparison, width: int, title: str = "", root: Pat
     sparks = _sparklines(comparison, root) if curves_possible else {}
     if not any(sparks.values()):  # no run logged a curve: no empty column
         sparks = {}
-    label_width = sum(max(len(k), _LABEL_MIN) + 3 for k in labels) + 4 + 1  # labels (wrappable), n, edge
+    fixed = max(len(runs_text(r)) for r in comparison.rows) + 3 + 1  # the n column (runs, failures), the edge
+    natural_labels = sum(_natural_label(comparison, k) + 3 for k in labels)
     for layout in (_Layout(True, False), _Layout(False, False), _Layout(False, True)):
         if layout.curves and not sparks:
             continue
         widths = [_column_width(comparison, c, layout.stacked, with_ci) for c in comparison.columns]
-        natural = sum(_natural_label(comparison, k) + 3 for k in labels) + 4 + 1 + sum(w + 3 for w in widths) + (
-            SPARKLINE_WIDTH + 3 if layout.curves else 0)
+        natural = natural_labels + fixed + sum(w + 3 for w in widths) + (SPARKLINE_WIDTH + 3 if layout.curves else 0)
         if natural <= width or layout.stacked:
             break
+    # Split the metric columns over tables beside whole labels; labels wrap only where not one column would fit.
+    label_width = fixed + (natural_labels if natural_labels + fixed + max(widths, default=0) + 3 <= width else sum(
+        min(_natural_label(comparison, k), max(len(k), _LABEL_MIN)) + 3 for k in labels))
     chunks: list[list[str]] = [[]]
     used = label_width
     for column, w in zip(comparison.columns, widths, strict=True):
@@ -66,7 +69,7 @@ def render_tables(comparison: Comparison, width: int, title: str = "", root: Pat
         part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
         tables.append(_table(comparison, labels, columns, layout, full_title + part, sparks if layout.curves
                              else {}, with_ci))
-    return [*tables, Text(_legend(comparison, bool(sparks) and layout.curves), style="dim")]
+    return [*tables, Text(_legend(comparison, bool(sparks) and layout.curves, with_ci), style="dim")]
 
 
 def _natural_label(comparison: Comparison, key: str) -> int:
@@ -122,11 +125,13 @@ def _cell(row: Row, column: str, stacked: bool, with_ci: bool) -> Text:
     return Text(text, style="bold green" if cell.rank1 and cell.testable else "")
 
 
-def _legend(comparison: Comparison, curves: bool) -> str:
+def _legend(comparison: Comparison, curves: bool, with_ci: bool) -> str:
     first, *rest = comparison.legend()
     lines = [first, LEGEND_MARKERS, *rest]
     if comparison.columns and all(c.startswith("test.") for c in comparison.columns):
         lines[0] += "; metrics on the test split"
+    if with_ci:
+        lines[0] += "; [low, high]: 95% t interval of the mean, within the metric's range"
     if curves:
         lines.append("val curve: the seed-mean validation metric that picks each run's epoch, per epoch")
     return "\n".join(lines)
