@@ -198,11 +198,11 @@ def poisson_nll_loss(
     """
     input, target = _pair(input, target)
     if log_input:
-        cap = 0.5 * math.log(torch.finfo(input.dtype).max)
         if not full and reduction != "none":  # torch's fused kernel, kept unless exp overflowed
             fused = F.poisson_nll_loss(input, target, log_input=True, full=False, eps=eps, reduction=reduction)
             if math.isfinite(fused.item()):
                 return fused
+        cap = 0.5 * math.log(torch.finfo(input.dtype).max)
         rate = torch.where(input <= cap, input.clamp_max(cap).exp(), math.exp(cap) * (1.0 + (input - cap)))
         values = rate - target * input
     else:
