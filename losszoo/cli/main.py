@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from losszoo.cli import check, compare, console, landscape, listing, show, train
+from losszoo.cli import report as report_command
 from losszoo.cli.console import err_console, line
 from losszoo.errors import LosszooError, RecipeError
 
@@ -90,6 +91,7 @@ app.command("list")(listing.list_command)
 app.command("show")(show.show)
 app.command("check")(check.check)
 app.command("landscape")(landscape.landscape)
+app.command("report")(report_command.report)
 
 
 def main() -> None:
