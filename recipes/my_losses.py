@@ -8,8 +8,11 @@ losses pass:
 
     losszoo check recipes/my_losses.py:ce_logit_squeeze
 
-and after `losszoo train recipes/custom-loss.yaml`, `losszoo list losses
-ce_logit_squeeze` shows where the loss came from (its origin: this file).
+and `losszoo list losses ce_logit_squeeze --plugins recipes/my_losses.py` (or
+`losszoo show ce_logit_squeeze --plugins ...`) shows where the loss came from
+(its origin: this file). losszoo imports a plugin only when you name it: a
+recipe's `plugins:`, or `--plugins` on list, show, compare and landscape; a
+runs folder never makes it import anything.
 """
 
 import torch

@@ -49,15 +49,8 @@ def print_comparison(loaded: Loaded, fmt: str = "table", with_ci: bool = False, 
 
 
 def render_experiment(experiment: str, root: Path) -> None:
-    """The comparison table `losszoo train` ends with: the metrics every run reports, as `compare` shows them."""
-    from losszoo.training.store import iter_results
-
-    results, _ = iter_results(root, [experiment])
-    if not results:
-        return
-    shared = set.intersection(*(set((r.get("metrics") or {}).get("test", {})) for r in results))
-    order = [m for m in (results[0].get("metrics") or {}).get("test", {}) if m in shared]
-    print_comparison(load(root, [experiment], metrics=order or None), title=f"experiment {experiment}")
+    """The comparison table `losszoo train` ends with: what `losszoo compare EXPERIMENT` prints."""
+    print_comparison(load(root, [experiment]), title=f"experiment {experiment}")
 
 
 def compare(
