@@ -11,7 +11,7 @@ from typing import Any
 
 from losszoo.registry import DatasetEntry, Facts, LossEntry, MetricEntry, ModelEntry, Param, Rule, Tune
 
-__all__ = ["Facts", "Param", "Rule", "Tune", "dataset", "loss", "metric", "model"]
+__all__ = ["Facts", "Param", "Rule", "Tune", "dataset", "loss", "metric", "model", "one_per_class"]
 
 
 def loss(name: str, target: str, **metadata: Any) -> LossEntry:
@@ -28,3 +28,16 @@ def model(name: str, target: str, **metadata: Any) -> ModelEntry:
 
 def dataset(name: str, target: str, **metadata: Any) -> DatasetEntry:
     return DatasetEntry(kind="dataset", name=name, target=target, **metadata)
+
+
+def one_per_class(key: str, unit: str = "class", units: str = "classes") -> Rule:
+    """``key``, when a list, holds one value per class (or label): ``weight: [1, 2]`` on iris's three
+    classes is a recipe error, not a shape error on the first batch."""
+
+    def check(values: Any) -> bool | str:
+        given = values[key]
+        if not isinstance(given, (list, tuple)) or len(given) == values["num_classes"]:
+            return True
+        return f"has {len(given)} entries for {values['num_classes']} {units}; give one per {unit}"
+
+    return Rule(key, "", check, needs=("num_classes",))

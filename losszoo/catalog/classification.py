@@ -4,7 +4,7 @@ Every loss here takes logits (N, C) and labels (N,), or per-pixel logits
 (N, C, H, W) and labels (N, H, W), and accepts reduction mean | sum | none.
 """
 
-from losszoo.catalog import Param, Rule, loss
+from losszoo.catalog import Param, Rule, loss, one_per_class
 
 _IMPL = "losszoo.losses.classification"
 _COMMON = dict(family="cross_entropy", input="logits", target_kind="labels", elementwise=True)
@@ -24,6 +24,7 @@ ENTRIES = [
             Param("weight", None, "one weight per class", type="floats", nullable=True, ge=0.0, short="w"),
             Param("ignore_index", -100, "target value that contributes nothing", type="int", short="ign"),
         ),
+        rules=(one_per_class("weight"),),
         paper="Szegedy et al., Rethinking the Inception Architecture (label smoothing), CVPR 2016",
         formula="-sum_c q_c log softmax(z)_c,  q = (1 - ls) onehot(y) + ls / C",
         reference="torch.nn.functional.cross_entropy",
@@ -43,6 +44,7 @@ ENTRIES = [
                 type="float_or_floats", nullable=True, ge=0.0, short="a",
             ),
         ),
+        rules=(one_per_class("alpha"),),
         paper="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017",
         formula="-alpha_t (1 - p_t)^gamma log p_t,  p_t = softmax(z)_y; mean over samples",
         reference="formula",

@@ -25,9 +25,11 @@ def _first_split(v: dict) -> bool | str:
 
 def _second_split(v: dict) -> bool | str:
     """``val_fraction`` must leave a val and a train part of what the test split left."""
+    if _first_split(v) is not True:
+        return True  # the test split's rule says what is wrong; what it would leave cannot be judged
     n, k = _samples_and_strata(v)
     rest = n - math.ceil(v["test_fraction"] * n)
-    return rest < 2 * k or _parts(rest, k, v["val_fraction"], "val")
+    return _parts(rest, k, v["val_fraction"], "val")
 
 
 def _samples_and_strata(v: dict) -> tuple[int, int]:

@@ -7,7 +7,7 @@ losszoo/data/shapes.py. ``ENTRIES`` holds losses, metrics and datasets alike:
 each registry takes the entries of its own kind.
 """
 
-from losszoo.catalog import Facts, Param, dataset, loss, metric
+from losszoo.catalog import Facts, Param, dataset, loss, metric, one_per_class
 from losszoo.catalog import datasets as _datasets
 from losszoo.catalog.datasets import SPLIT, SPLIT_RULES
 
@@ -32,6 +32,7 @@ LOSSES = [
             Param("pos_weight", None, "weight of the positive term: none, one number, or one per label",
                   type="float_or_floats", nullable=True, ge=0.0, short="pw"),
         ),
+        rules=(one_per_class("pos_weight", "label", "labels"),),
         paper="Cox, The Regression Analysis of Binary Sequences, JRSS B 1958",
         formula="-[w t log p + (1 - t) log(1 - p)],  " + _SIGMOID + ", w = pos_weight; mean over N L elements",
         reference="torch.nn.functional.binary_cross_entropy_with_logits",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,11 @@ class Named:
     params: dict[str, Any]
     given: dict[str, Any]
     path: NodePath
+    places: dict[str, NodePath] = field(default_factory=dict)  # where each given value was written (a sweep's item)
+
+    def place(self, key: str) -> NodePath:
+        """Where a problem with ``key`` is reported: its value as written, else the entry itself."""
+        return self.places.get(key, (*self.path, key) if self.given else self.path)
 
 
 def named(value: Any, path: NodePath, registry: Registry, problems: Problems,
@@ -122,7 +127,7 @@ def named(value: Any, path: NodePath, registry: Registry, problems: Problems,
         for key, message in found:
             problems.add(next((p for k, _, p in choice if k == key), (*path, key)), message)
         if not found:
-            variants.append(Named(entry, entry.resolve(values), values, path))
+            variants.append(Named(entry, entry.resolve(values), values, path, {key: p for key, _, p in choice}))
     return variants
 
 
@@ -321,7 +326,7 @@ def check_pairing(dataset: DatasetCheck, model: Named | None, losses: list[Named
                          f"a {task} task; choose a {task} loss (`losszoo list losses`)")
             continue
         for key, message in entry.rule_problems(loss.params, context):
-            problems.add((*loss.path, key) if loss.given else loss.path, message)
+            problems.add(loss.place(key), message)
     if model is None:
         return
     if task not in model.entry.tasks:  # type: ignore[attr-defined]
