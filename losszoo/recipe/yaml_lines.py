@@ -29,6 +29,8 @@ Path = tuple[Any, ...]
 MAX_NODES = 100_000
 
 _MERGE = "tag:yaml.org,2002:merge"
+#: The tags of plain lists and mappings; any other on them (``!!set``, ``!!python/object/apply``) is refused.
+_PLAIN = {yaml.MappingNode: ("tag:yaml.org,2002:map",), yaml.SequenceNode: ("tag:yaml.org,2002:seq",)}
 
 
 class _Loader(yaml.SafeLoader):
@@ -114,6 +116,10 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def _build(loader: _Loader, node: yaml.Node, path: Path, positions: dict[Path, int]) -> Any:
     positions.setdefault(path, node.start_mark.line + 1)
+    if node.tag not in _PLAIN.get(type(node), (node.tag,)):  # a tag would otherwise be dropped in silence
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a recipe holds numbers, text, true/false, lists and mappings, not {node.tag}",
+            node.start_mark)
     if isinstance(node, yaml.MappingNode):
         return _build_mapping(loader, node, path, positions)
     if isinstance(node, yaml.SequenceNode):

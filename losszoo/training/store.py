@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,30 +41,24 @@ def check_runs_dir(root: Path, write: bool) -> None:
                            "--runs-dir") from None
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: Files are created as the umask allows (mkstemp would make them private): in a runs folder shared
-#: between users, everyone who may read the folder may read its runs.
-_FILE_MODE = 0o666 & ~_umask()
-
-
 def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it into place."""
+    """Write to a temporary file beside ``path``, then rename it into place.
+
+    The temporary file is created with mode 0666 less the umask at the time of writing, as ``open`` would
+    (mkstemp would make it private): in a runs folder shared between users, everyone who may read the
+    folder may read its runs.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode() if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
