@@ -11,6 +11,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+import losszoo
 import losszoo.training.trainer as trainer
 from losszoo.cli.main import app
 from losszoo.recipe.load import load_recipe
@@ -381,3 +382,16 @@ def test_open_set_reports_retrieval_only_on_test(runs):
     assert result["status"] == "completed", result["error"]
     assert "map_at_r" in result["metrics"]["test"]
     assert "accuracy" not in result["metrics"]["test"]
+
+
+def test_open_set_retrieval_uses_the_embedding_layer_for_every_loss(runs):
+    """A loss on class logits retrieves with an embedding_dim layer, as embedding losses do (fair open set)."""
+    results = losszoo.train({
+        "experiment": "open", "dataset": {"name": "digits", "open_set": True},
+        "model": {"name": "mlp", "hidden": [32], "embedding_dim": 8}, "losses": ["cross_entropy", "cosface"],
+        "metrics": ["precision_at_1", "map_at_r"], "select_by": "val.map_at_r", "train": {"epochs": 2}})
+    layers = {r["label"]: r["provenance"]["retrieval_layer"] for r in results}
+    assert layers == {"cross_entropy": "embedding (8-d)", "cosface": "embedding (8-d)"}
+    assert all(set(r["metrics"]["test"]) == {"precision_at_1", "map_at_r"} for r in results)
+    checkpoint = torch.load(runs / "open" / results[0]["run_id"] / "checkpoint.pt", weights_only=False)
+    assert checkpoint["model"]["neck.weight"].shape == (8, 32)

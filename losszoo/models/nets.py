@@ -28,6 +28,7 @@ class Net(nn.Module):
     def __init__(self, body: nn.Module, features: int, out_dim: int):
         super().__init__()
         self.body = body
+        self.neck: nn.Module | None = None
         self.head = nn.Linear(features, out_dim)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -35,8 +36,6 @@ class Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-    neck: nn.Module | None = None
 
     def add_neck(self, dim: int) -> None:
         """A linear embedding layer of ``dim`` between body and head, which ``features`` then returns: a loss
