@@ -11,8 +11,8 @@ from losszoo.catalog.datasets import CLASSIFICATION, CLASSIFICATION_RULES, REGRE
 _IMPL = "losszoo.data.sources"
 
 _TABLE = (
-    Param("path", "", "the file, relative to the recipe", type="str"),
-    Param("target", "", "name of the target column", type="str"),
+    Param("path", "", "the file, relative to the recipe", type="str", example="table.csv"),
+    Param("target", "", "name of the target column", type="str", example="label"),
     Param("task", "classification", "what the target is: class labels (numbers or text) or values", type="str",
           choices=("classification", "regression")),
     Param("features", [], "the columns to use as features (default: every column but the target)", type="strs"),
@@ -30,7 +30,8 @@ ENTRIES = [
             summary="your own parquet table, read like csv (needs pip install 'losszoo[parquet]')"),
     dataset("npz", f"{_IMPL}:npz", family="file", task=None, rules=CLASSIFICATION_RULES,
             params=(
-                Param("path", "", "the .npz file with arrays x and y, relative to the recipe", type="str"),
+                Param("path", "", "the .npz file with arrays x and y, relative to the recipe", type="str",
+                      example="arrays.npz"),
                 Param("task", "classification", "what y is", type="str",
                       choices=("classification", "regression", "segmentation")),
             ) + CLASSIFICATION + REGRESSION[2:],
@@ -40,7 +41,7 @@ ENTRIES = [
             rules=CLASSIFICATION_RULES[2:],
             params=(
                 Param("path", "", "the folder: one sub-folder of images per class (or train/ val/ test/ "
-                      "holding those), relative to the recipe", type="str"),
+                      "holding those), relative to the recipe", type="str", example="photos"),
                 Param("size", [64, 64], "height and width every image is resized to, in pixels", type="ints",
                       ge=1, le=4096),
                 Param("channels", 3, "1: grey; 3: RGB", type="int", choices=(1, 3)),

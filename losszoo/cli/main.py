@@ -8,7 +8,7 @@ import os
 import sys
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from losszoo.cli import check, compare, console, landscape, listing, show, train
 from losszoo.cli import report as report_command
@@ -57,6 +57,16 @@ class _Group(TyperGroup):
             err_console.print("(set LOSSZOO_DEBUG=1 for the traceback)", style="dim")
             raise typer.Exit(1) from None
 
+
+_display_type = TyperOption.display_type_rich
+
+
+def _flag_without_type(self: TyperOption, ctx) -> str | None:
+    """An on/off flag takes no value: its help shows no ``<bool>`` type (Typer prints one for every option)."""
+    return None if self.is_flag else _display_type(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_without_type
 
 app = typer.Typer(
     cls=_Group,
