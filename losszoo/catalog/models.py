@@ -2,7 +2,7 @@
 class logits, an embedding of ``embedding_dim``, or values. Implementations:
 losszoo/models/nets.py."""
 
-from losszoo.catalog import Param, model
+from losszoo.catalog import Param, Rule, model
 
 _IMPL = "losszoo.models.nets"
 _EMBEDDING = Param("embedding_dim", 64, "size of the embedding that embedding losses receive", type="int", ge=2,
@@ -21,7 +21,11 @@ ENTRIES = [
               Param("dropout", 0.0, "dropout probability after each hidden layer", ge=0.0, lt=1.0),
               Param("batch_norm", False, "batch normalisation after each hidden linear layer", type="bool"),
               _EMBEDDING,
-          )),
+          ),
+          # The trainer joins a last batch of one to the one before; a batch_size of 1 leaves nothing to join.
+          rules=(Rule("batch_norm", "batch norm cannot normalise a batch of one sample: set train.batch_size >= 2, "
+                      "or batch_norm: false", lambda v: not v["batch_norm"] or v["batch_size"] >= 2,
+                      needs=("batch_size",)),)),
     model("cnn", f"{_IMPL}:CNN", family="conv", input="images",
           summary="3x3 conv blocks (conv, batch norm, activation, 2x2 max-pool), global average pool",
           params=(

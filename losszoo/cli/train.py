@@ -111,6 +111,10 @@ def train(
     """Train every pairing of the recipe (datasets x losses x seeds), then compare them."""
     from losszoo.recipe.load import load_recipe
 
+    if address is not None:  # `--address "$UNSET"` is a mistake, not a request to train here
+        from losszoo.training.backends.dask import check_address
+
+        check_address(address)
     spec = load_recipe(recipe, [*set_, *([f"train.log=[{', '.join(log)}]"] if log else [])])
     root = runs_dir(runs_dir_)
     for warning in spec.warnings:
@@ -121,10 +125,6 @@ def train(
         output.note(f"experiment {spec.experiment!r} in {root / spec.experiment}")
         return
     check_runs_dir(root, write=True)
-    if address:
-        from losszoo.training.backends.dask import check_address
-
-        check_address(address)
 
     from losszoo.training.grid import train_grid
 
@@ -144,6 +144,8 @@ def train(
     render_experiment(spec.experiment, root)
     output.note(f"runs in {root / spec.experiment}")
     failed = [r for r in results if r["status"] == "failed"]
+    for r in failed:  # in full: the progress line cuts a long reason to the terminal's width
+        warn(f"{r['label']} seed {r['seed']} ({r['run_id']}) failed: {r['error']}")
     if failed:
-        raise RunError(f"{len(failed)} of {len(results)} runs failed; the first: {failed[0]['label']} seed "
-                       f"{failed[0]['seed']}: {failed[0]['error']}")
+        raise RunError(f"{len(failed)} of {len(results)} runs failed (each named above); run the same command "
+                       "again to retry them")

@@ -11,6 +11,7 @@ Tables (csv, parquet): ``losszoo.data.tables``; image folders:
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,12 @@ def npz(path: str, task: str, base_dir: Path | None = None, **_: Any) -> Source:
     """Arrays ``x`` and ``y`` from a numpy ``.npz`` file; class labels of any kind are mapped to 0..K-1."""
     file = _user_file(path, base_dir, "npz")
     try:
+        with open(file, "rb") as handle:
+            magic = handle.read(6)
+        if magic.startswith(b"\x93NUMPY"):
+            raise DataError(f"{file}: one .npy array, not an .npz archive of x and y; save with np.savez(p, x=x, y=y)")
+        if not magic.startswith(b"PK"):  # np.load would take anything else for a pickle
+            raise DataError(f"{file}: not an .npz archive (numpy.savez writes one, with arrays named x and y)")
         with np.load(file) as arrays:
             if "x" not in arrays or "y" not in arrays:
                 raise DataError(f"{file}: needs arrays named x and y, found {', '.join(arrays.files) or 'none'}")
@@ -183,7 +190,7 @@ def npz(path: str, task: str, base_dir: Path | None = None, **_: Any) -> Source:
             raise DataError(f"{file}: holds Python objects (a pickled array); save numbers or strings, e.g. "
                             "np.savez(p, x=x.astype(np.float32), y=y)") from None
         raise DataError(f"{file}: not a readable .npz file ({error})") from None
-    except OSError as error:
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{file}: not a readable .npz file ({error})") from None
     found = array_problem(x, y, task)
     if found:

@@ -338,6 +338,14 @@ def check_pairing(dataset: DatasetCheck, model: Named | None, losses: list[Named
                      "features: use mlp or linear")
 
 
+def check_model(model: Named | None, train: dict[str, Any] | None, problems: Problems) -> None:
+    """The model's rules that need the training settings (batch norm and a batch of one)."""
+    if model is None or train is None:
+        return
+    for key, message in model.entry.rule_problems(model.params, {"batch_size": train["batch_size"]}):
+        problems.add(model.place(key), message)
+
+
 # --- metrics --------------------------------------------------------------------------------------
 
 

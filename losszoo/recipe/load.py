@@ -120,6 +120,7 @@ def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[s
     model = models[0] if models else None
     seeds = check.check_seeds(data, problems)
     train = check.check_train(data.get("train"), problems)
+    check.check_model(model, train, problems)
     metric_names = check.check_metrics(data, problems)
     select_by = data.get("select_by")
 

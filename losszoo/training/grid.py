@@ -9,7 +9,7 @@ processes, or a Dask cluster).
 A grid goes the same way on every backend, in recipe order:
 
 1. a run already completed with the same config is reported as skipped;
-2. a run whose folder cannot be used (a file where the folder or one of its
+2. any other run whose folder cannot be used (a file where the folder or one of its
    files should be) is reported ``failed`` with the reason, never written,
    and the others go on;
 3. the rest are claimed one at a time (``claims.py``) just before they train, so
@@ -150,12 +150,12 @@ class _Grid:
     def _launch(self, run: RunSpec, last_look: bool) -> bool:
         """Skip, claim and hand ``run`` to the backend; False when another process holds it."""
         folder = run_dir_of(self.root, run)
+        if not self.force and is_completed(folder, run.run_id):  # a stray file beside a result changes nothing
+            self._skipped(run, read_result(folder))
+            return True
         problem = unusable(folder)
         if problem is not None:
             self._record(run, make_result(run, "failed", f"cannot train into its folder: {problem}"), start=True)
-            return True
-        if not self.force and is_completed(folder, run.run_id):
-            self._skipped(run, read_result(folder))
             return True
         claim = try_claim(folder)
         if claim is None:

@@ -123,7 +123,7 @@ def run_one(run: RunSpec, root: Path, reporter: Reporter | None = None) -> dict[
         raise
     except LosszooError as error:
         result = make_result(run, "failed", str(error))
-    except Exception as error:  # one broken run must not stop the grid
+    except (Exception, SystemExit) as error:  # one broken run (a plugin's sys.exit too) must not stop the grid
         where = traceback.extract_tb(error.__traceback__)[-1]
         result = make_result(run, "failed", f"{type(error).__name__}: {error} (at {Path(where.filename).name}:"
                                         f"{where.lineno})")
