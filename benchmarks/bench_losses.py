@@ -500,12 +500,16 @@ def verdict(row: Row) -> str:
     return "within 10%" if worst <= GOAL else "SLOWER"
 
 
+LABEL_WIDTH = 38
+
+
 def _versus_cells(v: Versus | None, label: bool) -> str:
-    width = 8 + 6 + 14 + 6 + (33 if label else 0)
+    width = 9 + 7 + 18 + 6 + (LABEL_WIDTH + 1 if label else 0)
     if v is None:
         return f"{'-':>{width}s}"
-    text = f"{v.label:32s} " if label else ""
-    return text + f"{v.ms:8.3f}{v.ratio:6.3g} {f'[{v.ratio_q1:.3g}-{v.ratio_q3:.3g}]':13s}{v.cpu_ratio:6.3g}"
+    text = f"{v.label:{LABEL_WIDTH}s} " if label else ""
+    iqr = f"[{v.ratio_q1:.3g}-{v.ratio_q3:.3g}]"
+    return text + f"{v.ms:9.3f} {v.ratio:6.3g} {iqr:17s} {v.cpu_ratio:6.3g}"
 
 
 def format_row(row: Row) -> str:
@@ -554,8 +558,9 @@ def main() -> None:
     print(f"\nfloat32 CPU, {torch.get_num_threads()} thread(s); ms: median wall-clock per forward+backward over n "
           f"interleaved samples of >= {1e3 * args.min_time:.0f} ms; ratio: median of per-sample ours/yardstick "
           f"[quartiles]; cpu: the same ratio on process CPU time")
-    block = f"{'ms':>8s}{'ratio':>6s} {'IQR':13s}{'cpu':>6s}"
-    print(f"{'loss':20s} {'ours ms':>8s} | {'formula':>8s}{block[8:]} | {'library':32s} {block} | {'n':>3s}  verdict")
+    block = f"{'ratio':>6s} {'IQR':17s} {'cpu':>6s}"
+    print(f"{'loss':20s} {'ours ms':>8s} | {'formula':>9s} {block} | {'library':{LABEL_WIDTH}s} {'ms':>9s} {block} | "
+          f"{'n':>3s}  verdict")
     for row in rows:
         print(format_row(row))
     slower = [r.name for r in rows if verdict(r) in ("SLOWER", "VALUES DIFFER")]

@@ -163,7 +163,8 @@ def msle_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
             raise ValueError(f"msle needs targets > -1, got {low:g}")
         inside = input.detach().min().item() >= -1.0 + _MSLE_DELTA
     log_input = torch.log1p(input) if inside else _log1p_extended(input)
-    return reduce((log_input - torch.log1p(target)) ** 2, reduction)
+    difference = log_input - torch.log1p(target)
+    return reduce(difference * difference, reduction)
 
 
 def mape_loss(
@@ -241,7 +242,8 @@ def _gaussian_nll(
     mean: torch.Tensor, target: torch.Tensor, var: torch.Tensor, full: bool, reduction: str
 ) -> torch.Tensor:
     """:func:`gaussian_nll_loss` for a variance already at least ``eps`` (the module's ``softplus + eps``)."""
-    values = 0.5 * (torch.log(var) + (mean - target) ** 2 / var)
+    residual = mean - target
+    values = 0.5 * (torch.log(var) + residual * residual / var)
     if full:
         values = values + _HALF_LOG_2PI
     return reduce(values, reduction)
