@@ -331,6 +331,7 @@ class LossEntry(Entry):
     target_range: tuple[float, float] | None = None  # open interval of admissible targets
     no_gradcheck: str = ""  # why gradcheck does not apply (a gradient stopped by design)
     classifies: bool = False  # embeddings whose class centres classify: default metrics include accuracy
+    stackable: bool = False  # trains in a stack of runs (training/stacked.py): its forward draws no random numbers
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from losszoo.catalog.multilabel import SHAPES_PARAMS, shapes_facts
 
 _LOSS = "losszoo.losses.boxes"
 _MET = "losszoo.metrics.boxes"
-_COMMON = dict(family="boxes", input="boxes", target_kind="boxes", elementwise=True)
+_COMMON = dict(family="boxes", input="boxes", target_kind="boxes", elementwise=True, stackable=True)
 _EPS = Param("eps", 1e-7, "added to the denominators (torchvision's guard)", gt=0.0, le=1e-2, short="eps")
 _ORDERED = "; corners ordered, IoU = |B ∩ G| / (|B ∪ G| + eps); mean over boxes"
 _ZHENG = "Zheng et al., Distance-IoU Loss: Faster and Better Learning for Bounding Box Regression, AAAI 2020"

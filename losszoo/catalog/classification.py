@@ -7,7 +7,7 @@ Every loss here takes logits (N, C) and labels (N,), or per-pixel logits
 from losszoo.catalog import Param, Rule, loss, one_per_class
 
 _IMPL = "losszoo.losses.classification"
-_COMMON = dict(family="cross_entropy", input="logits", target_kind="labels", elementwise=True)
+_COMMON = dict(family="cross_entropy", input="logits", target_kind="labels", elementwise=True, stackable=True)
 _CONTEXT = ("num_classes",)
 _IMBALANCE_CONTEXT = ("num_classes", "class_counts")
 

@@ -41,6 +41,7 @@ def _embedding_loss(name: str, cls: str, **metadata) -> LossEntry:
         target_kind="labels",
         context=_CONTEXT,
         classifies=True,
+        stackable=True,
         **metadata,
     )
 
@@ -244,6 +245,7 @@ ENTRIES = [
         target_kind="labels",
         context=("num_classes",),
         elementwise=True,
+        stackable=True,
         params=(
             Param("p", 1, "power of the hinge", type="int", choices=(1, 2), short="p"),
             Param("margin", 1.0, "required gap between the target logit and the others", gt=0.0, short="m",
@@ -262,6 +264,7 @@ ENTRIES = [
         target_kind="labels",
         context=("num_classes",),
         elementwise=True,
+        stackable=True,
         params=(Param("margin", 1.0, "required logit for the target, minus it for the others", gt=0.0, short="m",
                       tune=_LOGIT_MARGIN),),
         paper="Tang, Deep Learning using Linear Support Vector Machines, ICML workshop 2013",

@@ -29,6 +29,7 @@ def _pair_loss(name: str, cls: str, **metadata: Any) -> Entry:
         target_kind="labels",
         context=("num_classes",),
         needs_pairs=True,
+        stackable=True,
         **metadata,
     )
 
@@ -41,6 +42,7 @@ def _proxy_loss(name: str, cls: str, **metadata: Any) -> Entry:
         input="embeddings",
         target_kind="labels",
         context=("num_classes", "embedding_dim"),
+        stackable=True,
         **metadata,
     )
 

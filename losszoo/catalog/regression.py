@@ -17,7 +17,8 @@ _WIDTH = (0.1, 10.0, "log")
 def _regression(name: str, target: str, **metadata):
     """A regression loss entry: predicted values against target values, element-wise."""
     metadata.setdefault("input", "values")
-    return loss(name, f"{_IMPL}:{target}", family="regression", target_kind="values", elementwise=True, **metadata)
+    return loss(name, f"{_IMPL}:{target}", family="regression", target_kind="values", elementwise=True,
+                stackable=True, **metadata)
 
 
 def _scale(doc: str = "width of the quadratic bowl, in units of the target; kornia's is 1") -> Param:
