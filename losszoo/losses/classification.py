@@ -270,8 +270,8 @@ def taylor_ce_loss(logits: torch.Tensor, labels: torch.Tensor, order: int = 2, r
     0.1192
     """
     def terms(nll: torch.Tensor, rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # Horner: x (1 + x (1/2 + x (1/3 + ... + x / order))) for the value, and for the slope
-        # p_t (1 + x + ... + x^(order-1)), the series of positive terms that 1 - x^order sums with a cancellation.
+        # Horner: x (1 + x (1/2 + x (1/3 + ... + x / order))) for the value, and p_t (1 + x + ... + x^(order-1))
+        # for the slope: a sum of positive terms, where its closed form 1 - x^order cancels for small p_t.
         if order == 1:
             return rest, torch.exp(-nll)
         total, geometric = rest * (1.0 / order) + 1.0 / (order - 1), rest + 1.0
