@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import losszoo
-from losszoo.inputs import INPUTS
+from losszoo.inputs import INPUTS, TARGETS_OF_TASK
 from losszoo.metrics import retrieval
 
 NAMES = losszoo.METRICS.names()
@@ -34,6 +34,9 @@ def test_catalogue_names_every_metric_of_the_spec():
     assert set(NAMES) == {
         "accuracy", "macro_f1", "nll", "ece", "mae", "rmse", "r2", "precision_at_1", "r_precision", "map_at_r",
         "verification_accuracy", "tar_at_far", "dice", "miou", "pixel_accuracy",
+        # multi-label and binary (tests/metrics/test_multilabel_metrics.py), boxes (test_box_metrics.py)
+        "auroc", "average_precision", "f1", "f1_best", "hamming_loss", "binary_auroc", "binary_average_precision",
+        "mean_iou", "ap50",
     }
 
 
@@ -45,7 +48,14 @@ def test_catalogue_imports_no_torch():
 def sample_input(entry, seed=0):
     g = generator(seed)
     if entry.input == "logits":
-        return torch.randn(40, 5, generator=g), torch.randint(0, 5, (40,), generator=g)
+        classes = 2 if entry.name.startswith("binary_") else 5
+        return torch.randn(40, classes, generator=g), torch.randint(0, classes, (40,), generator=g)
+    if entry.input == "multilabel":
+        return torch.randn(40, 4, generator=g), (torch.rand(40, 4, generator=g) > 0.5).float()
+    if entry.input == "boxes":
+        corners = torch.rand(40, 2, 2, generator=g).sort(dim=1).values
+        boxes = torch.stack([corners[:, 0, 0], corners[:, 0, 1], corners[:, 1, 0], corners[:, 1, 1]], dim=1)
+        return boxes + 0.05 * torch.randn(40, 4, generator=g), boxes
     if entry.input == "values":
         return torch.randn(40, generator=g) * 10 + 3, torch.randn(40, generator=g) * 10 + 3
     if entry.input == "embeddings":
@@ -59,7 +69,7 @@ def sample_input(entry, seed=0):
 def test_entry_metadata_and_python_float(name):
     entry = losszoo.METRICS.get(name)
     assert entry.kind == "metric" and entry.input in INPUTS
-    assert entry.task in ("classification", "regression", "segmentation")
+    assert entry.task in TARGETS_OF_TASK
     assert isinstance(entry.higher_is_better, bool)
     assert entry.summary and entry.formula and entry.reference
     value = entry.load()(*sample_input(entry))
@@ -73,7 +83,7 @@ def test_half_precision_outputs_give_the_float32_value(name):
     assert metric(name)(output, target) == pytest.approx(metric(name)(output.float(), target), rel=1e-6)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if losszoo.METRICS.get(n).input != "values"])
+@pytest.mark.parametrize("name", [n for n in NAMES if losszoo.METRICS.get(n).target_kind in ("labels", "masks")])
 def test_float_labels_are_rejected(name):
     output, target = sample_input(losszoo.METRICS.get(name))
     with pytest.raises(ValueError, match="integer"):
