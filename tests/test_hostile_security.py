@@ -392,3 +392,22 @@ def test_every_file_of_a_run_honours_the_umask(tmp_path, umask, mask):
     assert {"result.json", "config.yaml", "metrics.jsonl", "checkpoint.pt"} <= names
     for file in files:
         assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~mask, file
+
+
+MARGINS, SCALES = [x / 100 for x in range(1, 100)], [float(x) for x in range(1, 100)]
+
+
+@pytest.mark.parametrize("text", [
+    # 99 x 99 variants of one loss x 30 seeds: 294,030 runs from a 1 kB recipe
+    f"dataset: iris\nlosses:\n  - {{name: arcface, margin: {MARGINS}, scale: {SCALES}}}\nseeds: {list(range(30))}\n",
+    # the lists of one loss alone: 19,602 combinations
+    f"dataset: iris\nlosses:\n  - {{name: arcface, margin: {MARGINS}, scale: {SCALES}, easy_margin: [true, false]}}\n",
+    # a sweep: block of 10,000 points times two losses
+    f"dataset: iris\nlosses: [cross_entropy, focal]\nsweep:\n  train.optimizer.lr: {MARGINS + [1.0]}\n"
+    f"  train.optimizer.weight_decay: {[x / 1000 for x in range(100)]}\n",
+], ids=["loss lists x seeds", "loss lists", "sweep x losses"])
+def test_a_recipe_that_expands_to_too_many_runs_fails_at_once(tmp_path, text):
+    path = write(tmp_path, text)
+    outcome = _quick(lambda: invoke("train", path, "--dry-run"), limit=5.0)
+    assert_clean_exit(outcome, 2)
+    assert "at most 10,000" in outcome.output

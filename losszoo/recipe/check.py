@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,11 @@ from losszoo.registry import (
 )
 
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+#: Runs one recipe may expand to (datasets x loss variants x seeds x sweep points), counted before any is
+#: built: a long list in the wrong place should not queue a year of training, nor take minutes to list.
+MAX_RUNS = 10_000
+#: The model of a recipe that names none (``--set model.hidden=[64]`` and ``sweep: model.hidden`` change it).
+DEFAULT_MODEL = "mlp"
 
 
 class Problems:
@@ -120,6 +126,10 @@ def named(value: Any, path: NodePath, registry: Registry, problems: Problems,
             axes.append([(key, v, (*path, key, i)) for i, v in enumerate(written)])
         else:
             axes.append([(key, written, (*path, key))])
+    combinations = math.prod(len(axis) for axis in axes)
+    if combinations > MAX_RUNS:
+        problems.add(path, f"its lists sweep {combinations:,} combinations; at most {MAX_RUNS:,}")
+        return []
     variants = []
     for choice in itertools.product(*axes):
         values = {key: v for key, v, _ in choice}

@@ -21,7 +21,7 @@ import yaml
 
 from losszoo.errors import LosszooError, RecipeError
 from losszoo.recipe import check, sweep
-from losszoo.recipe.check import Named, Problems, named, one_or_many
+from losszoo.recipe.check import DEFAULT_MODEL, Named, Problems, named, one_or_many
 from losszoo.recipe.overrides import apply_override, hint, parse_override
 from losszoo.recipe.tune import check_block, studies_of
 from losszoo.recipe.yaml_lines import Path as NodePath
@@ -66,6 +66,8 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
     data = json.loads(json.dumps(data))  # a private copy that --set may change
     for text in overrides:
         path, value = parse_override(text)
+        if path[0] == "model" and len(path) > 1:
+            data.setdefault("model", DEFAULT_MODEL)
         apply_override(data, path, value, text, TOP_KEYS)
         problems.moved[path] = "--set"
 
@@ -84,7 +86,8 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
     written: dict[str, set[str]] = {}  # run id -> the loss hyperparameters the recipe sets (tuning keeps them)
     for p_index, point in enumerate(grid):
         variant = sweep.variant(data, axes, point, problems)
-        for order, (label, config, given) in _runs(variant, experiment, base_dir, plugins, problems, cache):
+        for order, (label, config, given) in _runs(variant, experiment, base_dir, plugins, problems, cache,
+                                                   len(grid)):
             d_index, l_index, v_index, s_index = order
             spec = RunSpec.of(experiment, label, config, l_index * len(grid) * 1000 + p_index * 1000 + v_index)
             runs.append(((d_index, l_index, p_index, v_index, s_index), spec))
@@ -106,8 +109,8 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
 
 
 def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[str], problems: Problems,
-          cache: dict[str, Any]):
-    """The resolved (label, config) of every run of one variant, with its place in the recipe."""
+          cache: dict[str, Any], points: int = 1):
+    """The resolved (label, config) of every run of one variant (of ``points``), with its place in the recipe."""
     datasets = [v for p, item in one_or_many(data, "dataset", "datasets", problems)
                 for v in named(item, p, DATASETS, problems)]
     losses = [(i, v, loss) for i, (p, item) in enumerate(one_or_many(data, "loss", "losses", problems))
@@ -116,7 +119,7 @@ def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[s
         problems.add((), "needs `dataset:` (e.g. `dataset: digits`; `losszoo list datasets` shows them)")
     if "loss" not in data and "losses" not in data:
         problems.add((), "needs `loss:` or `losses:` (e.g. `losses: [cross_entropy, focal]`)")
-    models = named(data.get("model", "mlp"), ("model",), MODELS, problems)
+    models = named(data.get("model", DEFAULT_MODEL), ("model",), MODELS, problems)
     model = models[0] if models else None
     seeds = check.check_seeds(data, problems)
     train = check.check_train(data.get("train"), problems)
@@ -129,6 +132,12 @@ def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[s
         check.check_pairing(dataset, model, [loss for _, _, loss in losses], problems)
     if problems.found or train is None or model is None:
         return
+    count = len(checked) * len(losses) * len(seeds) * points
+    if count > check.MAX_RUNS:
+        sweeps = f" x {points:,} sweep points" if points > 1 else ""
+        problems.add((), f"expands to {count:,} runs ({len(checked)} datasets x {len(losses):,} losses x {len(seeds)} "
+                     f"seeds{sweeps}); at most {check.MAX_RUNS:,}")
+        problems.raise_if_any()  # the other sweep points would only say it again
     for d_index, dataset in enumerate(checked):
         task = dataset.facts.task if dataset.facts else check.task_of(dataset.named)
         for l_index, v_index, loss in losses:

@@ -22,7 +22,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from losszoo.recipe.check import Problems, one_or_many
+from losszoo.recipe.check import DEFAULT_MODEL, Problems, one_or_many
 from losszoo.recipe.overrides import hint
 from losszoo.recipe.schema import Train
 from losszoo.recipe.yaml_lines import Path as NodePath
@@ -103,7 +103,7 @@ def variant(data: dict[str, Any], axes: list[Axis], point: tuple[int, ...], prob
         root, *rest = axis.key.split(".")
         if root in ("train", "model"):
             if root == "model" and rest:
-                out.setdefault("model", "mlp")  # the default model, whose hyperparameter this sweeps
+                out.setdefault("model", DEFAULT_MODEL)  # whose hyperparameter this sweeps
             for path in _set(out, (root, *rest), value):
                 problems.moved[path] = origin
         else:
@@ -115,20 +115,22 @@ def variant(data: dict[str, Any], axes: list[Axis], point: tuple[int, ...], prob
 
 
 def _set(data: dict[str, Any], path: NodePath, value: Any) -> list[NodePath]:
-    """Set ``path`` (turning a bare name on the way into ``{name: ...}``); returns the paths written."""
+    """Set ``path`` (turning a bare name on the way into ``{name: ...}``); returns the paths written, none
+    where the recipe holds no mapping to set it in (``train: []``: its own check says what is wrong)."""
     node: Any = data
-    for depth, part in enumerate(path[:-1]):
-        container = node
-        if isinstance(container, dict) and part not in container:
-            container[part] = {}
-        child = container[part]
+    for part in path[:-1]:
+        if isinstance(node, dict):
+            child = node.setdefault(part, {})
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            child = node[part]
+        else:
+            return []
         if isinstance(child, str):
-            child = container[part] = {"name": child}
+            child = node[part] = {"name": child}
         if not isinstance(child, (dict, list)):
             return []
         node = child
-        del depth
-    if isinstance(node, dict) or (isinstance(node, list) and isinstance(path[-1], int)):
+    if isinstance(node, dict) or (isinstance(node, list) and isinstance(path[-1], int) and 0 <= path[-1] < len(node)):
         node[path[-1]] = value
         return [path]
     return []
