@@ -17,17 +17,18 @@ def build(registry: Registry, name: str, kwargs: dict[str, Any]) -> Any:
     """Validate ``kwargs`` against the entry of ``name`` and call its implementation.
 
     Context keys (``num_classes``, ``embedding_dim``, ...) are passed on when the
-    entry declares it needs them and ignored otherwise, so a trainer can offer
-    the same context to every loss.
+    entry needs them (``context``) or checks against them (``optional_context``)
+    and ignored otherwise, so a trainer can offer the same context to every loss.
     """
     entry = registry.get(name)
     context = {k: kwargs.pop(k) for k in list(kwargs) if k in CONTEXT_KEYS}
     reduction = kwargs.pop("reduction", None)
     params = entry.resolve(kwargs)
-    missing = [k for k in entry.context if k not in context]
+    required = getattr(entry, "context", ())
+    missing = [k for k in required if k not in context]
     if missing:
         raise InvalidParameterError(f"{entry.qualified} needs {', '.join(missing)}", missing[0])
-    params.update({k: context[k] for k in entry.context})
+    params.update({k: context[k] for k in (*required, *getattr(entry, "optional_context", ())) if k in context})
     if reduction is not None:
         if not entry.elementwise:
             raise InvalidParameterError(f"{entry.qualified} takes no reduction", "reduction")

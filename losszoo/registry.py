@@ -292,9 +292,9 @@ class Entry:
         return [(rule.key, problem) for rule in self.rules if (problem := rule.problem(values))]
 
     def check(self, params: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> None:
-        """Raise InvalidParameterError for the first broken rule: the one check that a recipe,
-        ``create_loss`` and a module built by hand all run."""
-        problems = self.rule_problems(params, context)
+        """Raise InvalidParameterError for the first value out of bounds or broken rule: the one check that a
+        recipe, ``create_loss`` and a module built by hand all run."""
+        problems = self.problems(params, context)
         if problems:
             key, message = problems[0]
             raise InvalidParameterError(f"{self.name}.{key}: {message}", key)
@@ -324,7 +324,8 @@ class Entry:
 class LossEntry(Entry):
     input: str = ""  # the InputKind it consumes (losszoo.inputs)
     target_kind: str = ""  # "labels" | "values" | "masks" | "multilabel" | "boxes"
-    context: tuple[str, ...] = ()  # CONTEXT_KEYS it needs
+    context: tuple[str, ...] = ()  # CONTEXT_KEYS it needs: class-sized parameters (centres, proxies, priors)
+    optional_context: tuple[str, ...] = ()  # CONTEXT_KEYS it checks against when given (num_classes vs the logits)
     elementwise: bool = False  # accepts reduction="mean" | "sum" | "none"
     needs_pairs: bool = False  # batches must hold several samples of each class
     input_range: tuple[float, float] | None = None  # open interval of admissible inputs (msle: > 0)

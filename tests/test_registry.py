@@ -210,7 +210,7 @@ def test_create_loss_unknown_hyperparameter_suggests_the_right_one():
 
 
 @pytest.mark.parametrize(("name", "given", "missing"), [
-    ("cross_entropy", {}, "num_classes"),
+    ("ldam", {"class_counts": [3, 2]}, "num_classes"),
     ("arcface", {"num_classes": 3}, "embedding_dim"),
     ("arcface", {"embedding_dim": 8}, "num_classes"),
 ])
@@ -261,3 +261,32 @@ def test_labels_outside_the_classes_raise_value_error(name, kwargs, make_input, 
     labels = torch.tensor([0, 1, bad, 2])
     with pytest.raises(ValueError, match=str(bad)):
         loss(make_input(), labels)
+
+
+@pytest.mark.parametrize("name", ["focal", "cross_entropy", "poly1", "triplet", "contrastive", "supcon", "dice",
+                                  "tversky", "bce", "asymmetric", "multi_margin", "squared_hinge"])
+def test_a_loss_without_class_sized_parameters_needs_no_num_classes(name):
+    """As in torch and pytorch-metric-learning: the label check reads the class count off the input."""
+    import torch
+
+    from losszoo.testing import example
+
+    loss = losszoo.create_loss(name)
+    x, y = example(losszoo.loss_spec(name), dtype=torch.float32)
+    assert torch.isfinite(loss(x, y))
+
+
+@pytest.mark.parametrize("name", ["arcface", "proxy_anchor", "ldam", "center_loss"])
+def test_a_loss_with_class_sized_parameters_asks_for_them(name):
+    with pytest.raises(losszoo.InvalidParameterError, match="needs num_classes"):
+        losszoo.create_loss(name)
+
+
+def test_an_optional_num_classes_is_checked_against_the_logits():
+    import torch
+
+    loss = losszoo.create_loss("focal", num_classes=3)
+    with pytest.raises(ValueError, match="num_classes=3"):
+        loss(torch.randn(4, 5), torch.tensor([0, 1, 2, 4]))
+    with pytest.raises(ValueError, match="label 7 is outside"):
+        losszoo.create_loss("focal")(torch.randn(4, 5), torch.tensor([0, 1, 2, 7]))

@@ -8,7 +8,7 @@ from losszoo.catalog import Param, Rule, loss, one_per_class
 
 _IMPL = "losszoo.losses.classification"
 _COMMON = dict(family="cross_entropy", input="logits", target_kind="labels", elementwise=True, stackable=True)
-_CONTEXT = ("num_classes",)
+_CLASS_AXIS = ("num_classes",)  # optional: checked against the logits when given
 _IMBALANCE_CONTEXT = ("num_classes", "class_counts")
 
 ENTRIES = [
@@ -17,7 +17,7 @@ ENTRIES = [
         f"{_IMPL}:CrossEntropyLoss",
         **_COMMON,
         summary="softmax cross-entropy with label smoothing, class weights and ignore_index",
-        context=_CONTEXT,
+        optional_context=_CLASS_AXIS,
         params=(
             Param("label_smoothing", 0.0, "mass spread uniformly over all classes", ge=0.0, le=1.0, short="ls",
                   tune=(0.0, 0.3)),  # Szegedy et al. use 0.1; past 0.3 the target is mostly noise
@@ -34,7 +34,7 @@ ENTRIES = [
         f"{_IMPL}:FocalLoss",
         **_COMMON,
         summary="down-weights easy examples by (1 - p_t)^gamma",
-        context=_CONTEXT,
+        optional_context=_CLASS_AXIS,
         params=(
             Param("gamma", 2.0, "focusing exponent; 0 is cross-entropy", ge=0.0, short="g",
                   tune=(0.0, 5.0)),  # Lin et al. sweep 0 to 5 (Table 1)
@@ -54,7 +54,7 @@ ENTRIES = [
         f"{_IMPL}:Poly1Loss",
         **_COMMON,
         summary="cross-entropy plus epsilon (1 - p_t): re-weights the first polynomial term",
-        context=_CONTEXT,
+        optional_context=_CLASS_AXIS,
         params=(
             # PolyLoss sweeps epsilon from its bound -1 (best for detection) past ImageNet's best, 2
             Param("epsilon", 1.0, "extra weight of the (1 - p_t) term; 0 is cross-entropy", ge=-1.0, short="eps",
@@ -69,7 +69,7 @@ ENTRIES = [
         f"{_IMPL}:GCELoss",
         **_COMMON,
         summary="generalized cross-entropy (L_q): between cross-entropy (q -> 0) and MAE (q = 1), noise-robust",
-        context=_CONTEXT,
+        optional_context=_CLASS_AXIS,
         params=(
             Param("q", 0.7, "exponent on p_t; -> 0 is cross-entropy, 1 is mean absolute error", gt=0.0, le=1.0,
                   short="q", tune=(0.1, 1.0)),  # the paper compares q from 0.1 to 1 (0.7 its default)
@@ -84,7 +84,7 @@ ENTRIES = [
         f"{_IMPL}:SCELoss",
         **_COMMON,
         summary="symmetric cross-entropy: cross-entropy plus reverse cross-entropy, noise-robust",
-        context=_CONTEXT,
+        optional_context=_CLASS_AXIS,
         params=(
             # The paper's grids; lows > 0 keep the constructor's "alpha and beta not both 0" out of reach.
             Param("alpha", 0.1, "weight of the cross-entropy term", ge=0.0, short="a", tune=(0.01, 1.0, "log")),
@@ -103,7 +103,7 @@ ENTRIES = [
         f"{_IMPL}:TaylorCELoss",
         **_COMMON,
         summary="Taylor cross-entropy: -log p_t expanded around p_t = 1 and cut after `order` terms",
-        context=_CONTEXT,
+        optional_context=_CLASS_AXIS,
         params=(
             Param(
                 "order", 2, "number of Taylor terms; 1 is mean absolute error, more tends to cross-entropy",
@@ -120,7 +120,7 @@ ENTRIES = [
         f"{_IMPL}:BiTemperedLoss",
         **_COMMON,
         summary="bi-tempered logistic loss: bounded (t1 < 1) with a heavy-tailed softmax (t2 > 1)",
-        context=_CONTEXT,
+        optional_context=_CLASS_AXIS,
         params=(
             # Amid et al.'s settings lie in t1 0.5..1, t2 1..4; t2 >= 1 keeps clear of the finite-support case.
             Param("t1", 0.8, "temperature of the log; < 1 bounds the loss, 1 is the usual log", ge=0.0, le=1.0,
@@ -179,7 +179,7 @@ ENTRIES = [
         f"{_IMPL}:ConfidencePenaltyLoss",
         **_COMMON,
         summary="cross-entropy minus beta times the entropy of the prediction: discourages over-confidence",
-        context=_CONTEXT,
+        optional_context=_CLASS_AXIS,
         params=(Param("beta", 0.1, "weight of the entropy bonus; 0 is cross-entropy", ge=0.0, short="b",
                       tune=(0.1, 4.0, "log")),),  # the paper's grid runs from 0.1 to a few units
         paper="Pereyra et al., Regularizing Neural Networks by Penalizing Confident Output Distributions, "

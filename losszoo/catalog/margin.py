@@ -243,7 +243,7 @@ ENTRIES = [
         summary="multi-class hinge on logits (Weston-Watkins)",
         input="logits",
         target_kind="labels",
-        context=("num_classes",),
+        optional_context=("num_classes",),
         elementwise=True,
         stackable=True,
         params=(
@@ -262,7 +262,7 @@ ENTRIES = [
         summary="one-vs-rest squared hinge on logits (L2-SVM per class)",
         input="logits",
         target_kind="labels",
-        context=("num_classes",),
+        optional_context=("num_classes",),
         elementwise=True,
         stackable=True,
         params=(Param("margin", 1.0, "required logit for the target, minus it for the others", gt=0.0, short="m",

@@ -27,7 +27,7 @@ def _pair_loss(name: str, cls: str, **metadata: Any) -> Entry:
         family="metric_learning",
         input="embeddings",
         target_kind="labels",
-        context=("num_classes",),
+        optional_context=("num_classes",),
         needs_pairs=True,
         stackable=True,
         **metadata,

@@ -14,7 +14,7 @@ from losszoo.catalog.datasets import SPLIT, SPLIT_RULES
 _LOSS = "losszoo.losses.multilabel"
 _MET = "losszoo.metrics.multilabel"
 _DATA = "losszoo.data.shapes"
-_COMMON = dict(family="multilabel", input="multilabel", target_kind="multilabel", context=("num_classes",),
+_COMMON = dict(family="multilabel", input="multilabel", target_kind="multilabel", optional_context=("num_classes",),
                stackable=True)
 _METRIC = dict(family="multilabel", input="multilabel", target_kind="multilabel", task="multilabel",
                value_range=(0.0, 1.0))

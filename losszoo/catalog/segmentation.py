@@ -39,7 +39,7 @@ def _segmentation_loss(name: str, cls: str, rules: tuple[Rule, ...] = (), **meta
         family="segmentation",
         input="pixel_logits",
         target_kind="masks",
-        context=("num_classes",),
+        optional_context=("num_classes",),
         rules=(_TWO_CLASSES, *rules),
         **metadata,
     )

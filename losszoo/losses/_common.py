@@ -7,8 +7,9 @@ import torch
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> None:
-    """Raise ValueError for labels outside [0, num_classes) before any kernel runs.
+def check_labels(labels: torch.Tensor, num_classes: int | None, ignore_index: int | None = None) -> None:
+    """Raise ValueError for labels outside [0, num_classes) before any kernel runs (without
+    ``num_classes``, for a pair loss that needs no class count: negative labels).
 
     On a GPU an out-of-range label would otherwise be a device-side assert that
     poisons the CUDA context; the `.item()` here is a deliberate sync point.
@@ -21,12 +22,16 @@ def check_labels(labels: torch.Tensor, num_classes: int, ignore_index: int | Non
     # One kernel and two reads on the common, all-valid path: measured cheaper than max and min apart,
     # than one read of a stacked pair, and than an unsigned-compare trick with a single read.
     low, high = torch.aminmax(labels)
-    if low.item() >= 0 and high.item() < num_classes:
+    if low.item() >= 0 and (num_classes is None or high.item() < num_classes):
         return
     valid = labels if ignore_index is None else labels[labels != ignore_index]
     if valid.numel() == 0:
         return
     low, high = int(valid.min().item()), int(valid.max().item())
+    if num_classes is None:
+        if low < 0:
+            raise ValueError(f"label {low} is negative; labels are class indices from 0")
+        return
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high
         raise ValueError(f"label {bad} is outside [0, {num_classes}) (num_classes={num_classes})")

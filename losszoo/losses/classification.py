@@ -20,6 +20,7 @@ from torch import nn
 
 from losszoo.errors import InvalidParameterError
 from losszoo.losses._common import check_labels, check_reduction, reduce
+from losszoo.registry import LOSSES
 
 # --------------------------------------------------------------------------- helpers
 
@@ -430,7 +431,6 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.9999) ->
     return [w * len(raw) / total for w in raw]
 
 
-CLASS_BALANCED_BASES = ("cross_entropy", "focal", "sigmoid", "sigmoid_focal")
 
 
 def class_balanced_loss(
@@ -483,25 +483,30 @@ def confidence_penalty_loss(
 
 
 class LogitLoss(nn.Module):
-    """Base for losses on class logits ``(N, C, *)`` and labels ``(N, *)``: checks both, holds ``reduction``."""
+    """Base for losses on class logits ``(N, C, *)`` and labels ``(N, *)``: checks the hyperparameters against
+    the entry's bounds and rules (``catalog/classification.py``: the same check a recipe runs), holds
+    ``reduction``, and checks logits and labels. ``num_classes`` is needed only by losses with class-sized
+    constants (ldam, class_balanced); elsewhere it is optional and, when given, checked against the logits."""
 
-    def __init__(self, num_classes: int, reduction: str = "mean"):
+    name = ""  # the registry entry
+
+    def __init__(self, num_classes: int | None = None, reduction: str = "mean", **hyperparameters: object):
         super().__init__()
+        LOSSES.get(self.name).check(hyperparameters, {"num_classes": num_classes})
         self.num_classes = num_classes
         self.reduction = check_reduction(reduction)
 
     def check(self, logits: torch.Tensor, labels: torch.Tensor, ignore_index: int | None = None) -> None:
         shape = logits.shape
-        if len(shape) < 2 or shape[1] != self.num_classes:
-            raise ValueError(
-                f"logits of shape {tuple(logits.shape)} do not have num_classes={self.num_classes} along dim 1"
-            )
+        if len(shape) < 2 or (self.num_classes is not None and shape[1] != self.num_classes):
+            wanted = f"num_classes={self.num_classes}" if self.num_classes is not None else "a class axis"
+            raise ValueError(f"logits of shape {tuple(logits.shape)} do not have {wanted} along dim 1")
         if labels.shape != shape[:1] + shape[2:]:
             raise ValueError(
                 f"labels of shape {tuple(labels.shape)} do not match logits of shape {tuple(logits.shape)}; "
                 "expected (N, *) for logits (N, C, *)"
             )
-        check_labels(labels, self.num_classes, ignore_index)
+        check_labels(labels, shape[1], ignore_index)
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, reduction={self.reduction!r}"
@@ -536,17 +541,18 @@ def _class_counts(class_counts: Sequence[int], num_classes: int) -> list[int]:
 class CrossEntropyLoss(LogitLoss):
     """Softmax cross-entropy with label smoothing, class weights and ignore_index."""
 
+    name = "cross_entropy"
+
     def __init__(
         self,
-        num_classes: int,
+        num_classes: int | None = None,
         label_smoothing: float = 0.0,
         weight: Sequence[float] | None = None,
         ignore_index: int = -100,
         reduction: str = "mean",
     ):
-        super().__init__(num_classes, reduction)
-        if weight is not None and len(weight) != num_classes:
-            raise InvalidParameterError(f"weight has {len(weight)} entries for {num_classes} classes", "weight")
+        super().__init__(num_classes, reduction, label_smoothing=label_smoothing, weight=weight,
+                         ignore_index=ignore_index)
         self.label_smoothing = label_smoothing
         self.ignore_index = ignore_index
         self.register_buffer("class_weight", None if weight is None else torch.tensor(weight, dtype=torch.float32))
@@ -561,16 +567,16 @@ class CrossEntropyLoss(LogitLoss):
 class FocalLoss(LogitLoss):
     """Focal loss on softmax probabilities (Lin et al. 2017)."""
 
+    name = "focal"
+
     def __init__(
         self,
-        num_classes: int,
+        num_classes: int | None = None,
         gamma: float = 2.0,
         alpha: float | Sequence[float] | None = None,
         reduction: str = "mean",
     ):
-        super().__init__(num_classes, reduction)
-        if isinstance(alpha, (list, tuple)) and len(alpha) != num_classes:
-            raise InvalidParameterError(f"alpha has {len(alpha)} entries for {num_classes} classes", "alpha")
+        super().__init__(num_classes, reduction, gamma=gamma, alpha=alpha)
         self.gamma = gamma
         self.register_buffer("alpha", None if alpha is None else torch.tensor(alpha, dtype=torch.float32))
 
@@ -582,8 +588,10 @@ class FocalLoss(LogitLoss):
 class Poly1Loss(LogitLoss):
     """Poly-1 loss (Leng et al. 2022): cross-entropy plus ``epsilon (1 - p_t)``."""
 
-    def __init__(self, num_classes: int, epsilon: float = 1.0, reduction: str = "mean"):
-        super().__init__(num_classes, reduction)
+    name = "poly1"
+
+    def __init__(self, num_classes: int | None = None, epsilon: float = 1.0, reduction: str = "mean"):
+        super().__init__(num_classes, reduction, epsilon=epsilon)
         self.epsilon = epsilon
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -594,8 +602,10 @@ class Poly1Loss(LogitLoss):
 class GCELoss(LogitLoss):
     """Generalized cross-entropy (Zhang & Sabuncu 2018): ``(1 - p_t^q) / q``."""
 
-    def __init__(self, num_classes: int, q: float = 0.7, reduction: str = "mean"):
-        super().__init__(num_classes, reduction)
+    name = "gce"
+
+    def __init__(self, num_classes: int | None = None, q: float = 0.7, reduction: str = "mean"):
+        super().__init__(num_classes, reduction, q=q)
         self.q = q
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -606,12 +616,13 @@ class GCELoss(LogitLoss):
 class SCELoss(LogitLoss):
     """Symmetric cross-entropy (Wang et al. 2019): ``alpha CE + beta RCE``."""
 
+    name = "sce"
+
     def __init__(
-        self, num_classes: int, alpha: float = 0.1, beta: float = 1.0, log_zero: float = -4.0, reduction: str = "mean"
+        self, num_classes: int | None = None, alpha: float = 0.1, beta: float = 1.0, log_zero: float = -4.0,
+        reduction: str = "mean",
     ):
-        super().__init__(num_classes, reduction)
-        if alpha == 0.0 and beta == 0.0:
-            raise InvalidParameterError("sce with alpha = beta = 0 is zero everywhere; set alpha or beta > 0", "alpha")
+        super().__init__(num_classes, reduction, alpha=alpha, beta=beta, log_zero=log_zero)
         self.alpha = alpha
         self.beta = beta
         self.log_zero = log_zero
@@ -624,8 +635,10 @@ class SCELoss(LogitLoss):
 class TaylorCELoss(LogitLoss):
     """Taylor cross-entropy (Feng et al. 2020): the first ``order`` terms of ``-log p_t`` around 1."""
 
-    def __init__(self, num_classes: int, order: int = 2, reduction: str = "mean"):
-        super().__init__(num_classes, reduction)
+    name = "taylor_ce"
+
+    def __init__(self, num_classes: int | None = None, order: int = 2, reduction: str = "mean"):
+        super().__init__(num_classes, reduction, order=order)
         self.order = order
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -636,8 +649,10 @@ class TaylorCELoss(LogitLoss):
 class BiTemperedLoss(LogitLoss):
     """Bi-tempered logistic loss (Amid et al. 2019) with temperatures ``t1`` (log) and ``t2`` (softmax)."""
 
-    def __init__(self, num_classes: int, t1: float = 0.8, t2: float = 1.2, reduction: str = "mean"):
-        super().__init__(num_classes, reduction)
+    name = "bi_tempered"
+
+    def __init__(self, num_classes: int | None = None, t1: float = 0.8, t2: float = 1.2, reduction: str = "mean"):
+        super().__init__(num_classes, reduction, t1=t1, t2=t2)
         self.t1 = t1
         self.t2 = t2
 
@@ -649,6 +664,8 @@ class BiTemperedLoss(LogitLoss):
 class LDAMLoss(LogitLoss):
     """Label-distribution-aware margin loss (Cao et al. 2019); margins from the training ``class_counts``."""
 
+    name = "ldam"
+
     def __init__(
         self,
         num_classes: int,
@@ -657,7 +674,7 @@ class LDAMLoss(LogitLoss):
         scale: float = 30.0,
         reduction: str = "mean",
     ):
-        super().__init__(num_classes, reduction)
+        super().__init__(num_classes, reduction, max_margin=max_margin, scale=scale)
         counts = _class_counts(class_counts, num_classes)
         self.max_margin = max_margin
         self.scale = scale
@@ -673,6 +690,8 @@ class LDAMLoss(LogitLoss):
 class ClassBalancedLoss(LogitLoss):
     """Class-balanced loss (Cui et al. 2019): ``base`` weighted by inverse effective class sizes."""
 
+    name = "class_balanced"
+
     def __init__(
         self,
         num_classes: int,
@@ -682,10 +701,8 @@ class ClassBalancedLoss(LogitLoss):
         gamma: float = 2.0,
         reduction: str = "mean",
     ):
-        super().__init__(num_classes, reduction)
+        super().__init__(num_classes, reduction, beta=beta, base=base, gamma=gamma)
         counts = _class_counts(class_counts, num_classes)
-        if base not in CLASS_BALANCED_BASES:
-            raise InvalidParameterError(f"base must be one of {', '.join(CLASS_BALANCED_BASES)}, got {base!r}", "base")
         self.beta = beta
         self.base = base
         self.gamma = gamma
@@ -702,8 +719,10 @@ class ClassBalancedLoss(LogitLoss):
 class ConfidencePenaltyLoss(LogitLoss):
     """Cross-entropy minus ``beta`` times the entropy of the softmax (Pereyra et al. 2017)."""
 
-    def __init__(self, num_classes: int, beta: float = 0.1, reduction: str = "mean"):
-        super().__init__(num_classes, reduction)
+    name = "confidence_penalty"
+
+    def __init__(self, num_classes: int | None = None, beta: float = 0.1, reduction: str = "mean"):
+        super().__init__(num_classes, reduction, beta=beta)
         self.beta = beta
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -764,27 +764,29 @@ class SoftmaxLoss(CenterLoss):
 class MultiMarginLoss(nn.Module):
     """Multi-class hinge on logits; torch.nn.MultiMarginLoss without class weights."""
 
-    def __init__(self, num_classes: int, p: int = 1, margin: float = 1.0, reduction: str = "mean"):
+    def __init__(self, num_classes: int | None = None, p: int = 1, margin: float = 1.0, reduction: str = "mean"):
         super().__init__()
+        LOSSES.get("multi_margin").check({"p": p, "margin": margin}, {"num_classes": num_classes})
         self.num_classes = num_classes
         self.p = p
         self.margin = margin
         self.reduction = check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_labels(labels, self.num_classes)
+        check_labels(labels, logits.shape[1])
         return multi_margin_loss(logits, labels, self.p, self.margin, self.reduction)
 
 
 class SquaredHingeLoss(nn.Module):
     """One-vs-rest squared hinge on logits."""
 
-    def __init__(self, num_classes: int, margin: float = 1.0, reduction: str = "mean"):
+    def __init__(self, num_classes: int | None = None, margin: float = 1.0, reduction: str = "mean"):
         super().__init__()
+        LOSSES.get("squared_hinge").check({"margin": margin}, {"num_classes": num_classes})
         self.num_classes = num_classes
         self.margin = margin
         self.reduction = check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_labels(labels, self.num_classes)
+        check_labels(labels, logits.shape[1])
         return squared_hinge_loss(logits, labels, self.margin, self.reduction)

@@ -327,9 +327,9 @@ def proxy_nca_loss(
 class PairLoss(nn.Module):
     """Base for losses on the pairs of a batch: checks labels, then calls ``loss_fn``."""
 
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int | None = None):
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes = num_classes  # optional: pair losses need no class count, labels only compare
 
     def _check(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
         if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
@@ -342,7 +342,7 @@ class PairLoss(nn.Module):
 class ContrastiveLoss(PairLoss):
     """Contrastive loss on all pairs of the batch (Hadsell et al. 2006)."""
 
-    def __init__(self, num_classes: int, pos_margin: float = 0.0, neg_margin: float = 1.0):
+    def __init__(self, num_classes: int | None = None, pos_margin: float = 0.0, neg_margin: float = 1.0):
         super().__init__(num_classes)
         self.pos_margin = pos_margin
         self.neg_margin = neg_margin
@@ -355,7 +355,7 @@ class ContrastiveLoss(PairLoss):
 class TripletLoss(PairLoss):
     """Triplet margin loss with in-batch mining: all, hard or semihard triplets."""
 
-    def __init__(self, num_classes: int, margin: float = 0.05, mining: str = "all"):
+    def __init__(self, num_classes: int | None = None, margin: float = 0.05, mining: str = "all"):
         super().__init__(num_classes)
         self.margin = margin
         self.mining = mining
@@ -368,7 +368,7 @@ class TripletLoss(PairLoss):
 class MultiSimilarityLoss(PairLoss):
     """Multi-similarity loss (Wang et al. 2019)."""
 
-    def __init__(self, num_classes: int, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5):
+    def __init__(self, num_classes: int | None = None, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5):
         super().__init__(num_classes)
         self.alpha = alpha
         self.beta = beta
@@ -382,7 +382,7 @@ class MultiSimilarityLoss(PairLoss):
 class CircleLoss(PairLoss):
     """Circle loss for pair labels (Sun et al. 2020)."""
 
-    def __init__(self, num_classes: int, margin: float = 0.4, gamma: float = 80.0):
+    def __init__(self, num_classes: int | None = None, margin: float = 0.4, gamma: float = 80.0):
         super().__init__(num_classes)
         self.margin = margin
         self.gamma = gamma
@@ -395,7 +395,7 @@ class CircleLoss(PairLoss):
 class SupConLoss(PairLoss):
     """Supervised contrastive loss (Khosla et al. 2020)."""
 
-    def __init__(self, num_classes: int, temperature: float = 0.1):
+    def __init__(self, num_classes: int | None = None, temperature: float = 0.1):
         super().__init__(num_classes)
         self.temperature = temperature
 
@@ -415,7 +415,7 @@ class NPairsLoss(PairLoss):
 class LiftedStructureLoss(PairLoss):
     """Lifted structured loss (Oh Song et al. 2016)."""
 
-    def __init__(self, num_classes: int, pos_margin: float = 0.0, neg_margin: float = 1.0):
+    def __init__(self, num_classes: int | None = None, pos_margin: float = 0.0, neg_margin: float = 1.0):
         super().__init__(num_classes)
         self.pos_margin = pos_margin
         self.neg_margin = neg_margin

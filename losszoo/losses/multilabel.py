@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losszoo.errors import InvalidParameterError
 from losszoo.losses._common import check_reduction, reduce
+from losszoo.registry import LOSSES
 
 # --------------------------------------------------------------------------- helpers
 
@@ -248,9 +248,9 @@ def two_way_loss(
 class MultiLabelLoss(nn.Module):
     """Base for losses on logits ``(N, L)`` and 0/1 targets ``(N, L)``; ``num_classes`` is L."""
 
-    def __init__(self, num_classes: int, reduction: str = "mean"):
+    def __init__(self, num_classes: int | None = None, reduction: str = "mean"):
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes = num_classes  # L; optional: when given, checked against the logits
         self.reduction = check_reduction(reduction)
 
     def check(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -263,12 +263,10 @@ class MultiLabelLoss(nn.Module):
 class BCELoss(MultiLabelLoss):
     """Binary cross-entropy with logits, with an optional weight on the positives."""
 
-    def __init__(self, num_classes: int, pos_weight: float | Sequence[float] | None = None, reduction: str = "mean"):
+    def __init__(self, num_classes: int | None = None, pos_weight: float | Sequence[float] | None = None,
+                 reduction: str = "mean"):
         super().__init__(num_classes, reduction)
-        if isinstance(pos_weight, (list, tuple)) and len(pos_weight) != num_classes:
-            raise InvalidParameterError(
-                f"pos_weight has {len(pos_weight)} entries for {num_classes} labels", "pos_weight"
-            )
+        LOSSES.get("bce").check({"pos_weight": pos_weight}, {"num_classes": num_classes})
         self.register_buffer("pos_weight", None if pos_weight is None else torch.tensor(pos_weight,
                                                                                          dtype=torch.float32))
 
@@ -280,7 +278,8 @@ class BCELoss(MultiLabelLoss):
 class SigmoidFocalLoss(MultiLabelLoss):
     """Sigmoid focal loss (Lin et al. 2017), torchvision's formula; mean over elements by default."""
 
-    def __init__(self, num_classes: int, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "mean"):
+    def __init__(self, num_classes: int | None = None, alpha: float | None = 0.25, gamma: float = 2.0,
+                 reduction: str = "mean"):
         super().__init__(num_classes, reduction)
         self.alpha = alpha
         self.gamma = gamma
@@ -295,7 +294,7 @@ class AsymmetricLoss(MultiLabelLoss):
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: int | None = None,
         gamma_neg: float = 4.0,
         gamma_pos: float = 1.0,
         clip: float = 0.05,
@@ -332,7 +331,7 @@ class ZLPRLoss(MultiLabelLoss):
 class TwoWayLoss(nn.Module):
     """Two-way multi-label loss (Kobayashi 2023): sample-wise plus label-wise comparisons; no reduction."""
 
-    def __init__(self, num_classes: int, pos_temperature: float = 4.0, neg_temperature: float = 1.0):
+    def __init__(self, num_classes: int | None = None, pos_temperature: float = 4.0, neg_temperature: float = 1.0):
         super().__init__()
         self.num_classes = num_classes
         self.pos_temperature = pos_temperature

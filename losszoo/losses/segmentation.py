@@ -292,27 +292,30 @@ class SegmentationLoss(nn.Module):
 
     name = ""  # the registry entry whose rules the constructor evaluates
 
-    def __init__(self, num_classes: int, ignore_index: int = -100, **hyperparameters: object):
+    def __init__(self, num_classes: int | None = None, ignore_index: int = -100, **hyperparameters: object):
         super().__init__()
-        LOSSES.get(self.name).check(hyperparameters, {"num_classes": num_classes})
-        self.num_classes = num_classes
+        LOSSES.get(self.name).check({"ignore_index": ignore_index, **hyperparameters}, {"num_classes": num_classes})
+        self.num_classes = num_classes  # optional: when given, checked against the logits
         self.ignore_index = ignore_index
         for key, value in hyperparameters.items():
             setattr(self, key, value)
 
     def _check(self, logits: torch.Tensor, masks: torch.Tensor) -> None:
-        if logits.ndim != 4 or logits.shape[1] != self.num_classes:
-            raise ValueError(f"expected logits (N, {self.num_classes}, H, W), got {tuple(logits.shape)}")
+        classes = logits.shape[1] if logits.ndim == 4 else None
+        if classes is None or (self.num_classes is not None and classes != self.num_classes):
+            raise ValueError(f"expected logits (N, {self.num_classes or 'C'}, H, W), got {tuple(logits.shape)}")
+        if classes < 2:
+            raise ValueError("segmentation logits need at least 2 classes (a binary task passes two channels)")
         if masks.shape != logits.shape[:1] + logits.shape[2:]:
             raise ValueError(f"expected masks {tuple(logits.shape[:1] + logits.shape[2:])}, got {tuple(masks.shape)}")
         if masks.is_floating_point() or masks.numel() == 0:
-            check_labels(masks, self.num_classes, self.ignore_index)
+            check_labels(masks, classes, self.ignore_index)
             return
         # check_labels first copies out the non-ignored pixels; one min/max scan clears the usual mask, and
         # check_labels then names any label outside [0, C).
         low, high = torch.aminmax(torch.where(masks == self.ignore_index, torch.zeros_like(masks), masks))
-        if low.item() < 0 or high.item() >= self.num_classes:
-            check_labels(masks, self.num_classes, self.ignore_index)
+        if low.item() < 0 or high.item() >= classes:
+            check_labels(masks, classes, self.ignore_index)
 
 
 class DiceLoss(SegmentationLoss):
@@ -320,7 +323,9 @@ class DiceLoss(SegmentationLoss):
 
     name = "dice"
 
-    def __init__(self, num_classes: int, average: str = "micro", eps: float = 1e-8, ignore_index: int = -100):
+    def __init__(
+        self, num_classes: int | None = None, average: str = "micro", eps: float = 1e-8, ignore_index: int = -100
+    ):
         super().__init__(num_classes, ignore_index, average=average, eps=eps)
 
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -333,7 +338,9 @@ class JaccardLoss(SegmentationLoss):
 
     name = "jaccard"
 
-    def __init__(self, num_classes: int, average: str = "macro", eps: float = 1e-8, ignore_index: int = -100):
+    def __init__(
+        self, num_classes: int | None = None, average: str = "macro", eps: float = 1e-8, ignore_index: int = -100
+    ):
         super().__init__(num_classes, ignore_index, average=average, eps=eps)
 
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -347,7 +354,8 @@ class TverskyLoss(SegmentationLoss):
     name = "tversky"
 
     def __init__(
-        self, num_classes: int, alpha: float = 0.3, beta: float = 0.7, eps: float = 1e-8, ignore_index: int = -100
+        self, num_classes: int | None = None, alpha: float = 0.3, beta: float = 0.7, eps: float = 1e-8,
+        ignore_index: int = -100,
     ):
         super().__init__(num_classes, ignore_index, alpha=alpha, beta=beta, eps=eps)
 
@@ -363,7 +371,7 @@ class FocalTverskyLoss(SegmentationLoss):
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: int | None = None,
         alpha: float = 0.3,
         beta: float = 0.7,
         gamma: float = 0.75,
@@ -382,7 +390,7 @@ class LovaszSoftmaxLoss(SegmentationLoss):
 
     name = "lovasz_softmax"
 
-    def __init__(self, num_classes: int, ignore_index: int = -100):
+    def __init__(self, num_classes: int | None = None, ignore_index: int = -100):
         super().__init__(num_classes, ignore_index)
 
     def forward(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -397,7 +405,7 @@ class DiceCELoss(SegmentationLoss):
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: int | None = None,
         lambda_dice: float = 1.0,
         lambda_ce: float = 1.0,
         average: str = "micro",

@@ -80,7 +80,8 @@ IDS = [f"{n}-{i}" for i, (n, _) in enumerate(SETTINGS)]
 def test_catalogue_entries_are_multilabel_losses_with_documented_parameters():
     assert set(ENTRIES) == {"bce", "sigmoid_focal", "asymmetric", "multilabel_soft_margin", "zlpr", "two_way"}
     for name, entry in ENTRIES.items():
-        assert (entry.input, entry.target_kind, entry.context) == ("multilabel", "multilabel", ("num_classes",))
+        assert (entry.input, entry.target_kind, entry.context) == ("multilabel", "multilabel", ())
+        assert entry.optional_context == ("num_classes",)  # L is read from the logits; checked when given
         assert entry.paper and entry.formula and entry.summary and entry.reference
         assert entry.elementwise == (name != "two_way")
         for p in entry.params:
@@ -123,7 +124,7 @@ def test_bce_pos_weight_multiplies_the_positive_term():
 
 
 def test_bce_pos_weight_needs_one_weight_per_label():
-    with pytest.raises(InvalidParameterError, match="pos_weight has 3 entries for 4 labels"):
+    with pytest.raises(InvalidParameterError, match="pos_weight: has 3 entries for 4 labels"):
         make("bce", pos_weight=[1.0, 2.0, 3.0])
     with pytest.raises(InvalidParameterError, match="pos_weight"):
         make("bce", pos_weight=-1.0)
