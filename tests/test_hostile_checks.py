@@ -187,6 +187,43 @@ CASES = [
         losses: [cross_entropy]
         train: {epochs: 1000000000}
         """, "recipe.yaml:3 train.epochs:", ["<= 100000"]),
+    ("a generated dataset of 10**12 values", """
+        dataset: {name: classification, n_samples: 10000000, features: 100000}
+        losses: [cross_entropy]
+        """, "recipe.yaml:1 dataset.n_samples:", ["1,000,000,000,000 values", "4 GB"]),
+    ("generated images of 10**12 pixels", """
+        dataset: {name: shapes, n_samples: 1000000, size: 1024}
+        model: unet
+        losses: [dice]
+        """, "recipe.yaml:1 dataset.n_samples:", ["values"]),
+    ("an mlp of 10**10 weights", """
+        dataset: iris
+        model: {name: mlp, hidden: [100000, 100000]}
+        losses: [cross_entropy]
+        """, "recipe.yaml:2 model.hidden:", ["weights", "narrower"]),
+    ("a linear head of 4 * 10**9 weights", """
+        dataset: iris
+        model: {name: linear, embedding_dim: 1000000000}
+        losses: [triplet]
+        """, "recipe.yaml:2 model.embedding_dim:", ["weights"]),
+    ("a resnet of 5 * 10**9 weights", """
+        dataset: digits
+        model: {name: resnet, channels: [1000, 10000], blocks: 3}
+        losses: [cross_entropy]
+        """, "recipe.yaml:2 model.channels:", ["weights"]),
+    ("batch norm and batches of one", """
+        dataset: iris
+        model: {name: mlp, batch_norm: true}
+        losses: [cross_entropy]
+        train: {batch_size: 1}
+        """, "recipe.yaml:2 model.batch_norm:", ["a batch of one sample"]),
+    ("a sweep of batch sizes that reaches one", """
+        dataset: iris
+        model: {name: mlp, batch_norm: true}
+        losses: [cross_entropy]
+        sweep:
+          train.batch_size: [32, 1]
+        """, "recipe.yaml:2 model.batch_norm:", ["a batch of one sample"]),
     ("an unknown device", """
         dataset: iris
         losses: [cross_entropy]
@@ -317,7 +354,8 @@ def test_a_broken_recipe_trains_nothing_and_writes_nothing(tmp_path):
 def _per_class_params():
     for entry in LOSSES.entries():
         for param in entry.params:
-            if param.type in ("floats", "float_or_floats") and "num_classes" in entry.context:
+            context = (*entry.context, *getattr(entry, "optional_context", ()))
+            if param.type in ("floats", "float_or_floats") and "num_classes" in context:
                 yield pytest.param(entry.name, param.name, id=f"{entry.name}.{param.name}")
 
 
@@ -345,3 +383,12 @@ def test_the_recipe_and_the_constructor_give_the_same_reason_for_magface():
     with pytest.raises(InvalidParameterError, match="below u_a"):
         create_loss("magface", l_a=200.0, num_classes=3, embedding_dim=8)
     assert key == "l_a" and "below u_a" in message
+
+
+@pytest.mark.parametrize("model", ["{name: mlp, hidden: [50000]}", "{name: resnet, channels: [64, 128], blocks: 2}",
+                                   "{name: mlp, batch_norm: true}"])
+def test_large_but_sane_models_pass(tmp_path, model):
+    dataset = "digits"
+    path = write(tmp_path, f"dataset: {dataset}\nmodel: {model}\nlosses: [cross_entropy]\n")
+    outcome = dry_run(path)
+    assert outcome.exit_code == 0, outcome.output

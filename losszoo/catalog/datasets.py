@@ -56,6 +56,20 @@ SPLIT_RULES = (
     Rule("test_fraction", "", _first_split, needs=("samples",)),
     Rule("val_fraction", "", _second_split, needs=("samples",)),
 )
+
+#: Values a generator may make (samples x features, or x pixels): 4 GB as float32. More would not fail at
+#: once but be killed for memory half-way through a run, with nothing recorded.
+MAX_VALUES = 10**9
+
+
+def _generated_size(v: dict) -> bool | str:
+    each = v["features"] or math.prod(v["image_shape"] or (1,))
+    values = v["samples"] * each
+    return values <= MAX_VALUES or (f"would generate {values:,} values ({v['samples']:,} samples of {each:,}); "
+                                    f"at most {MAX_VALUES:,} (4 GB as float32)")
+
+
+GENERATED = (Rule("n_samples", "", _generated_size, needs=("samples",)),)
 CLASSIFICATION_RULES = SPLIT_RULES + (
     Rule("open_set", "needs at least 4 classes (it trains on the first half and retrieves on the rest); "
          "this dataset has {classes}", lambda v: not v["open_set"] or v["classes"] >= 4, needs=("classes",)),
@@ -100,7 +114,7 @@ _SKLEARN = "scikit-learn's bundled copy of the UCI data"
 
 _C, _R = dict(task="classification", params=CLASSIFICATION, rules=CLASSIFICATION_RULES), dict(
     task="regression", params=REGRESSION, rules=SPLIT_RULES)
-_SYNTHETIC_C = dict(task="classification", rules=CLASSIFICATION_RULES)
+_SYNTHETIC_C = dict(task="classification", rules=CLASSIFICATION_RULES + GENERATED)
 
 
 def _make_classification_limits(v: dict) -> bool | str:
@@ -144,16 +158,16 @@ ENTRIES = [
             params=CLASSIFICATION + SYNTHETIC + (
                 Param("classes", 5, "number of classes", type="int", ge=2, le=1000),
                 Param("features", 20, "number of features", type="int", ge=4, le=100_000),
-            ), rules=CLASSIFICATION_RULES + (Rule("classes", "", _make_classification_limits),),
+            ), rules=CLASSIFICATION_RULES + GENERATED + (Rule("classes", "", _make_classification_limits),),
             facts=_balanced(), summary="scikit-learn's make_classification (Guyon's hypercube design)"),
     dataset("regression", f"{_IMPL}:regression", family="synthetic", task="regression",
-            params=REGRESSION + SYNTHETIC, rules=SPLIT_RULES,
+            params=REGRESSION + SYNTHETIC, rules=SPLIT_RULES + GENERATED,
             facts=lambda p: Facts("regression", p["n_samples"], features=10),
             summary="Friedman #1: 10 features, 5 of them informative",
             paper="Friedman, Multivariate Adaptive Regression Splines, 1991"),
     dataset("outliers", f"{_IMPL}:regression", family="synthetic", task="regression",
             params=tuple(Param("outliers", 0.2, p.doc, ge=0.0, lt=1.0, short="out") if p.name == "outliers"
-                         else p for p in REGRESSION + SYNTHETIC), rules=SPLIT_RULES,
+                         else p for p in REGRESSION + SYNTHETIC), rules=SPLIT_RULES + GENERATED,
             facts=lambda p: Facts("regression", p["n_samples"], features=10),
             summary="Friedman #1 with 20% of train targets hit by heavy-tailed noise; val and test clean"),
     dataset("shapes", "losszoo.data.shapes:shapes", family="synthetic", task="segmentation", images=True,
@@ -170,7 +184,7 @@ ENTRIES = [
                       "rest); small values make the line class rare", ge=0.0, le=1.0, short="thin"),
                 Param("random_state", 0, "seed of the generator (the run seed fixes the split, not the data)",
                       type="int", ge=0, lt=2**32),
-            ), rules=SPLIT_RULES,
+            ), rules=SPLIT_RULES + GENERATED,
             facts=lambda p: Facts("segmentation", p["n_samples"], 5, image_shape=(p["channels"], p["size"], p["size"])),
             summary="seeded synthetic images with per-pixel masks: background, circle, square, triangle, line"),
 ]

@@ -318,7 +318,8 @@ def task_of(d: Named) -> str:
     return d.entry.task_of(d.params)  # type: ignore[attr-defined]
 
 
-def check_pairing(dataset: DatasetCheck, model: Named | None, losses: list[Named], problems: Problems) -> None:
+def check_pairing(dataset: DatasetCheck, model: Named | None, losses: list[Named], problems: Problems,
+                  train: dict[str, Any] | None = None) -> None:
     d = dataset.named
     task = dataset.facts.task if dataset.facts else task_of(d)
     params = d.params
@@ -339,6 +340,9 @@ def check_pairing(dataset: DatasetCheck, model: Named | None, losses: list[Named
             problems.add(loss.place(key), message)
     if model is None:
         return
+    known = {**(dataset.facts.as_context() if dataset.facts else {}), "batch_size": train and train["batch_size"]}
+    for key, message in model.entry.rule_problems(model.params, known):  # its size for this data; batch norm
+        problems.add(model.place(key), message)
     if task not in model.entry.tasks:  # type: ignore[attr-defined]
         fits = [m.name for m in MODELS.entries() if task in m.tasks]  # type: ignore[attr-defined]
         problems.add(model.path, f"model {model.entry.name!r} serves {' and '.join(model.entry.tasks)}; dataset "
@@ -346,14 +350,6 @@ def check_pairing(dataset: DatasetCheck, model: Named | None, losses: list[Named
     elif model.entry.input == "images" and dataset.facts is not None and dataset.facts.image_shape is None:
         problems.add(model.path, f"model {model.entry.name!r} needs images; dataset {d.entry.name!r} is a table of "
                      "features: use mlp or linear")
-
-
-def check_model(model: Named | None, train: dict[str, Any] | None, problems: Problems) -> None:
-    """The model's rules that need the training settings (batch norm and a batch of one)."""
-    if model is None or train is None:
-        return
-    for key, message in model.entry.rule_problems(model.params, {"batch_size": train["batch_size"]}):
-        problems.add(model.place(key), message)
 
 
 # --- metrics --------------------------------------------------------------------------------------

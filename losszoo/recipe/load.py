@@ -123,13 +123,12 @@ def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[s
     model = models[0] if models else None
     seeds = check.check_seeds(data, problems)
     train = check.check_train(data.get("train"), problems)
-    check.check_model(model, train, problems)
     metric_names = check.check_metrics(data, problems)
     select_by = data.get("select_by")
 
     checked = [check.check_dataset(d, base_dir, problems, cache) for d in datasets]
     for dataset in checked:
-        check.check_pairing(dataset, model, [loss for _, _, loss in losses], problems)
+        check.check_pairing(dataset, model, [loss for _, _, loss in losses], problems, train)
     if problems.found or train is None or model is None:
         return
     count = len(checked) * len(losses) * len(seeds) * points
