@@ -10,7 +10,7 @@ each registry takes the entries of its own kind.
 """
 
 from losszoo.catalog import Param, dataset, loss, metric
-from losszoo.catalog.datasets import SPLIT_RULES
+from losszoo.catalog.datasets import GENERATED, SPLIT_RULES
 from losszoo.catalog.multilabel import SHAPES_PARAMS, shapes_facts
 
 _LOSS = "losszoo.losses.boxes"
@@ -69,7 +69,7 @@ METRICS = [
 
 DATASETS = [
     dataset("shapes_boxes", "losszoo.data.shapes:shapes_boxes", family="synthetic", task="boxes",
-            images=True, params=tuple(p for p in SHAPES_PARAMS if p.name != "shapes"), rules=SPLIT_RULES,
+            images=True, params=tuple(p for p in SHAPES_PARAMS if p.name != "shapes"), rules=SPLIT_RULES + GENERATED,
             facts=shapes_facts("boxes", None),
             summary="the shapes images with one object each, wholly inside; target its exact bounding box "
                     "(x1, y1, x2, y2) in [0, 1]"),

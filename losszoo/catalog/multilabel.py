@@ -9,7 +9,7 @@ each registry takes the entries of its own kind.
 
 from losszoo.catalog import Facts, Param, dataset, loss, metric, one_per_class
 from losszoo.catalog import datasets as _datasets
-from losszoo.catalog.datasets import SPLIT, SPLIT_RULES
+from losszoo.catalog.datasets import GENERATED, SPLIT, SPLIT_RULES
 
 _LOSS = "losszoo.losses.multilabel"
 _MET = "losszoo.metrics.multilabel"
@@ -165,7 +165,7 @@ def shapes_facts(task: str, classes: int | None):
 
 
 DATASETS = [
-    dataset("multilabel", f"{_DATA}:multilabel", family="synthetic", task="multilabel", rules=SPLIT_RULES,
+    dataset("multilabel", f"{_DATA}:multilabel", family="synthetic", task="multilabel", rules=SPLIT_RULES + GENERATED,
             params=SPLIT + (
                 Param("n_samples", 1000, "number of samples generated", type="int", ge=20, le=10_000_000),
                 Param("n_features", 20, "number of features (word counts)", type="int", ge=1, le=100_000),
@@ -178,7 +178,7 @@ DATASETS = [
             summary="scikit-learn's make_multilabel_classification: bag-of-words samples with 0/1 labels",
             paper="McCallum, Multi-label text classification with a mixture model trained by EM, AAAI workshop 1999"),
     dataset("shapes_multilabel", f"{_DATA}:shapes_multilabel", family="synthetic", task="multilabel", images=True,
-            params=SHAPES_PARAMS, rules=SPLIT_RULES, facts=shapes_facts("multilabel", 4),
+            params=SHAPES_PARAMS, rules=SPLIT_RULES + GENERATED, facts=shapes_facts("multilabel", 4),
             summary="the shapes images; per image which kinds can be seen: circle, square, triangle, line (0/1)"),
 ]
 
