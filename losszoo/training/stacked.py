@@ -25,14 +25,12 @@ another order):
 - early stopping, divergence, pruning and failures end that member alone: it
   leaves the stack and the others go on.
 
-``stack_problem`` and ``stack_key`` import no torch (``--dry-run`` reads them);
-the engine imports it where it starts.
+Which runs stack with which: ``stack_rules`` (no torch, for ``--dry-run``);
+the engine imports torch where it starts.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import math
 import time
 import warnings
@@ -41,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from losszoo.registry import LOSSES
+from losszoo.training.stack_rules import STACKED_MODELS, stack_key, stack_problem  # noqa: F401  (public here)
 
 #: on_epoch(i, epoch, epochs, train_loss, metric, value): member ``i`` of the configs, then trainer.OnEpoch's arguments.
 StackOnEpoch = Callable[[int, int, int, float, str, "float | None"], None]
@@ -49,57 +47,6 @@ StackOnEpoch = Callable[[int, int, int, float, str, "float | None"], None]
 StackPrune = Callable[[int, int, dict[str, float]], bool]
 #: on_finish(i, outcome): member ``i`` is done (what train_run returns, or the exception it would raise).
 StackOnFinish = Callable[[int, "dict[str, Any] | Exception"], None]
-
-STACKED_MODELS = ("linear", "mlp")
-STACKED_OPTIMIZERS = ("sgd", "adam", "adamw")
-STACKED_SCHEDULERS = ("none", "cosine", "step")
-#: Settings each member keeps for itself: runs that differ only in these (and the seed) share a stack.
-PER_MEMBER = {"optimizer": ("lr", "weight_decay", "momentum"),
-              "train": ("scheduler", "patience", "save_every", "log")}
-
-
-# --- which runs stack, and with which (torch-free) ------------------------------------------------
-
-
-def stack_problem(config: dict[str, Any]) -> str | None:
-    """Why the run (a resolved config) cannot train in a stack, in words for ``--dry-run``; None when it can."""
-    model, train = config["model"], config["train"]
-    if model["name"] not in STACKED_MODELS:
-        return f"not stacked: model {model['name']!r} (only linear and mlp stack)"
-    if model.get("batch_norm"):
-        return "not stacked: batch norm keeps running statistics per run"
-    if model.get("dropout"):
-        return "not stacked: dropout draws its masks from one random stream that the runs would share"
-    if train["optimizer"]["name"] not in STACKED_OPTIMIZERS:
-        return f"not stacked: optimizer {train['optimizer']['name']!r}"
-    if train["scheduler"]["name"] not in STACKED_SCHEDULERS:
-        return f"not stacked: scheduler {train['scheduler']['name']!r}"
-    if train.get("precision", "fp32") != "fp32":
-        return f"not stacked: precision {train['precision']} (stacks train in fp32)"
-    entry = LOSSES.get(config["loss"]["name"])
-    if not entry.stackable:
-        if entry.origin != "built-in":
-            return f"not stacked: plugin loss {entry.name!r} does not declare stackable=True"
-        return f"not stacked: loss {entry.name!r} is not marked stackable"
-    return None
-
-
-def stack_key(config: dict[str, Any]) -> str:
-    """Runs with equal keys can share a stack: equal in everything but the seed, the settings each member keeps
-    (learning rate, weight decay, momentum, schedule, patience, checkpoints, trackers, the epoch it reports) and
-    the loss, of which only its input kind and its batches (pairs or not) matter: each member calls its own.
-
-    Equal keys give equal model shapes; the training-set sizes follow from the seed's split, and
-    ``train_stack`` trains members of different sizes (or loss weights of different shapes) in separate stacks.
-    """
-    entry = LOSSES.get(config["loss"]["name"])
-    shape = {k: v for k, v in config.items() if k not in ("seed", "label", "trial", "select_by", "experiment")}
-    shape["loss"] = {"input": entry.input, "needs_pairs": entry.needs_pairs}
-    train = {k: v for k, v in config["train"].items() if k not in PER_MEMBER["train"]}
-    train["optimizer"] = {k: v for k, v in train["optimizer"].items() if k not in PER_MEMBER["optimizer"]}
-    shape["train"] = train
-    return json.dumps(shape, sort_keys=True, default=str)
-
 
 def stack_size_limit(configs: list[dict[str, Any]], device: str = "cpu", budget_bytes: int | None = None) -> int:
     """How many of ``configs`` (runs of one key) fit ``budget_bytes`` in one stack, at least 1; the default
@@ -369,7 +316,6 @@ class _Member:
     run: Any = None  # trainer.Run, once set up
     fit: Any = None  # trainer.Fit
     log: IO[str] | None = None
-    stale: int = 0  # epochs since the selected metric last improved
     outcome: dict[str, Any] | Exception | None = None  # what train_run returns, or the exception it raises
 
 
@@ -435,17 +381,6 @@ def _signature(run: Any) -> tuple:
             tuple(data.x.shape[1:]), data.x.dtype, tuple(data.y.shape[1:]), data.y.dtype)
 
 
-def _order(run: Any) -> Any:
-    """The member's shuffle of an epoch, from its own generator, as ``trainer.fit`` draws it."""
-    import torch
-
-    from losszoo.data.sampler import m_per_class_order
-
-    if run.loss_entry.needs_pairs:
-        return m_per_class_order(run.data.train.y, run.config["train"]["m_per_class"], run.generator).to(run.device)
-    return torch.randperm(len(run.data.train), generator=run.generator).to(run.device)
-
-
 def _train_alone(member: _Member, on_epoch: StackOnEpoch | None, prune: StackPrune | None,
                  on_finish: StackOnFinish | None) -> None:
     """``train_run``'s steps, set-up included: seeded afresh, a model with dropout draws what it would alone."""
@@ -467,12 +402,12 @@ def _train_together(members: list[_Member], layers: list[tuple[str, Any]], on_ep
     end of epoch (``_end_epoch``); a member that ends leaves the stack, and ``trainer.finish`` writes it."""
     import torch
 
-    from losszoo.training.trainer import batch_bounds
+    from losszoo.training.trainer import batch_bounds, epoch_order
 
     first = members[0].run
     train = first.config["train"]
-    n, epochs = len(first.data.train), train["epochs"]
-    batches = batch_bounds(n, train["batch_size"])
+    epochs = train["epochs"]
+    n = 0  # samples in an epoch (a pair loss's order has its own length)
     stack = _Stack([m.run for m in members], layers)
     for member in members:
         member.run.folder.mkdir(parents=True, exist_ok=True)
@@ -482,11 +417,12 @@ def _train_together(members: list[_Member], layers: list[tuple[str, Any]], on_ep
             started = time.perf_counter()
             groups = [m.run.optimizer.param_groups[0] for m in members]  # each member's lr, set by its scheduler
             lrs = [group["lr"] for group in groups]
-            orders = torch.stack([_order(m.run) for m in members])
+            orders = torch.stack([epoch_order(m.run) for m in members])
+            n = orders.shape[1]
             rows = torch.arange(len(members), device=first.device).unsqueeze(1)
             totals = torch.zeros(len(members), device=first.device)
             failed: dict[int, Exception] = {}
-            for start, stop in batches:
+            for start, stop in batch_bounds(orders.shape[1], train["batch_size"]):
                 index = orders[:, start:stop]
                 # unbind, not output[j]: its backward stacks the M gradients once (M selects would each
                 # fill a zero tensor of the whole output)
@@ -565,40 +501,12 @@ def _losses(stack: _Stack, members: list[_Member], outputs: tuple, targets: Any,
 
 def _end_epoch(member: _Member, epoch: int, lr: float, train_loss: float, on_epoch: StackOnEpoch | None,
                prune: StackPrune | None) -> bool:
-    """The end of ``trainer.fit``'s epoch for one member, whose weights its modules hold: val metrics, the
-    metrics.jsonl line, trackers, the best epoch, checkpoints; True when the member stops here."""
-    from losszoo.training.store import write_atomic
-    from losszoo.training.trainer import _checkpoint_bytes, _json_line, compute_metrics, evaluate, is_better
+    """The end of the member's epoch, as a single run ends it (``trainer.end_epoch``), its weights in its modules."""
+    from losszoo.training.trainer import end_epoch
 
-    run, outcome = member.run, member.fit
-    train = run.config["train"]
-    fitted: dict[str, Any] = {}
-    evaluation = evaluate(run.model, run.loss, run.loss_entry.input, run.data.val, run.data, run.device)
-    val = compute_metrics(evaluation, run.config["metrics"], fitted=fitted, fit=True)
-    outcome.curve.append(val)
-    member.log.write(_json_line({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val": val}))
-    member.log.flush()
-    if run.trackers is not None:
-        run.trackers.epoch(epoch, train_loss, lr, val)
-    current = val.get(run.select) if run.select else None
-    if run.select is None or is_better(current, outcome.best_value, run.higher):
-        outcome.best_value, outcome.best_epoch, outcome.best_val, member.stale = current, epoch, val, 0
-        outcome.fitted = fitted
-        outcome.best_state = (copy.deepcopy(run.model.state_dict()), copy.deepcopy(run.loss.state_dict()))
-    else:
-        member.stale += 1
-    if train.get("save_every") and epoch % train["save_every"] == 0:
-        write_atomic(run.folder / "checkpoints" / f"epoch-{epoch:04d}.pt",
-                     _checkpoint_bytes(run.model, run.loss, run.config, epoch))
-    if on_epoch is not None:
-        on_epoch(member.index, epoch, train["epochs"], train_loss, run.select or "last",
-                 current if run.select else val.get(next(iter(val), ""), None))
-    if train["patience"] and run.select and member.stale >= train["patience"]:
-        return True
-    if prune is not None and prune(member.index, epoch, val):
-        outcome.status, outcome.error = "pruned", f"pruned after epoch {epoch}: below the median of earlier trials"
-        return True
-    return False
+    i = member.index
+    return end_epoch(member.run, member.fit, member.log, epoch, lr, train_loss,
+                     on_epoch and (lambda *a: on_epoch(i, *a)), prune and (lambda e, val: prune(i, e, val)))
 
 
 def _close(member: _Member, stack: _Stack, j: int, n: int, error: Exception | None,

@@ -172,7 +172,7 @@ def retrieval_layer(config: dict[str, Any], model: nn.Module) -> str | None:
     return f"last hidden layer ({head.in_features}-d)" if isinstance(head, nn.Linear) else None
 
 
-def _checkpoint_bytes(model: nn.Module, loss: nn.Module, config: dict[str, Any], epoch: int) -> bytes:
+def checkpoint_bytes(model: nn.Module, loss: nn.Module, config: dict[str, Any], epoch: int) -> bytes:
     buffer = io.BytesIO()
     torch.save({"model": model.state_dict(), "loss": loss.state_dict(), "config": config, "epoch": epoch}, buffer)
     return buffer.getvalue()
@@ -217,6 +217,7 @@ class Fit:
     best_state: tuple[dict, dict] | None = None
     fitted: dict[str, Any] = field(default_factory=dict)  # parameters chosen on val (a threshold)
     curve: list[dict[str, float]] = field(default_factory=list)  # the val metrics of every epoch
+    stale: int = 0  # epochs since the reported one (early stopping)
     seconds: float = 0.0
     samples: int = 0
 
@@ -251,27 +252,29 @@ def setup(config: dict[str, Any], folder: Path) -> Run:
                bool(METRICS.get(select).higher_is_better) if select else True, autocast, scaler, trackers)
 
 
+def epoch_order(run: Run) -> torch.Tensor:
+    """An epoch's order of the training samples, from the run's own generator: a permutation, or m samples
+    per class for pair losses (so anchors have positives in the batch; its length follows the class counts)."""
+    if run.loss_entry.needs_pairs:
+        return m_per_class_order(run.data.train.y, run.config["train"]["m_per_class"], run.generator).to(run.device)
+    return torch.randperm(len(run.data.train), generator=run.generator).to(run.device)
+
+
 def fit(run: Run, on_epoch: OnEpoch | None = None, prune: Prune | None = None) -> Fit:
     """Train epoch by epoch; keep the epoch ``select_by`` picks (the last with ``select_by: last``)."""
     train = run.config["train"]
     model, loss, optimizer, kind = run.model, run.loss, run.optimizer, run.kind
-    epochs, save_every = train["epochs"], train.get("save_every")
     x_train, y_train = run.data.train.x.to(run.device), run.data.train.y.to(run.device)
-    n = len(y_train)
-    batches = batch_bounds(n, train["batch_size"])
-    outcome, stale = Fit(), 0
+    outcome = Fit()
     run.folder.mkdir(parents=True, exist_ok=True)
     log = (run.folder / "metrics.jsonl").open("w")
     started = time.perf_counter()
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(1, train["epochs"] + 1):
             lr = optimizer.param_groups[0]["lr"]
-            if run.loss_entry.needs_pairs:  # m samples per class, so anchors have positives in the batch
-                order = m_per_class_order(run.data.train.y, train["m_per_class"], run.generator).to(run.device)
-            else:
-                order = torch.randperm(n, generator=run.generator).to(run.device)
+            order = epoch_order(run)
             total = torch.zeros((), device=run.device)
-            for start, stop in batches:
+            for start, stop in batch_bounds(len(order), train["batch_size"]):
                 index = order[start:stop]
                 with run.autocast():
                     value = loss(kind.loss_input(model(x_train[index])), y_train[index])
@@ -294,44 +297,53 @@ def fit(run: Run, on_epoch: OnEpoch | None = None, prune: Prune | None = None) -
             if run.scheduler is not None:
                 run.scheduler.step()
             outcome.epochs_run = epoch
+            outcome.samples += len(order)
             train_loss = (total / len(order)).item()  # one CPU-GPU sync per epoch, not per step
             if not math.isfinite(train_loss):
                 raise Diverged(f"non-finite train loss at epoch {epoch}")
-
-            fitted: dict[str, Any] = {}
-            evaluation = evaluate(model, loss, run.loss_entry.input, run.data.val, run.data, run.device)
-            val = compute_metrics(evaluation, run.config["metrics"], fitted=fitted, fit=True)
-            outcome.curve.append(val)
-            log.write(_json_line({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val": val}))
-            log.flush()
-            if run.trackers is not None:
-                run.trackers.epoch(epoch, train_loss, lr, val)
-            current = val.get(run.select) if run.select else None
-            if run.select is None or is_better(current, outcome.best_value, run.higher):
-                outcome.best_value, outcome.best_epoch, outcome.best_val, stale = current, epoch, val, 0
-                outcome.fitted = fitted
-                outcome.best_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(loss.state_dict()))
-            else:
-                stale += 1
-            if save_every and epoch % save_every == 0:
-                write_atomic(run.folder / "checkpoints" / f"epoch-{epoch:04d}.pt",
-                             _checkpoint_bytes(model, loss, run.config, epoch))
-            if on_epoch is not None:
-                on_epoch(epoch, epochs, train_loss, run.select or "last", current if run.select else val.get(
-                    next(iter(val), ""), None))
-            if train["patience"] and run.select and stale >= train["patience"]:
-                break
-            if prune is not None and prune(epoch, val):
-                outcome.status, outcome.error = "pruned", f"pruned after epoch {epoch}: below the median of " \
-                                                          "earlier trials"
+            if end_epoch(run, outcome, log, epoch, lr, train_loss, on_epoch, prune):
                 break
     except Diverged as problem:
         outcome.status, outcome.error = "diverged", str(problem)
     finally:
         log.close()
     outcome.seconds = time.perf_counter() - started
-    outcome.samples = n * outcome.epochs_run
     return outcome
+
+
+def end_epoch(run: Run, outcome: Fit, log: Any, epoch: int, lr: float, train_loss: float,
+              on_epoch: OnEpoch | None = None, prune: Prune | None = None) -> bool:
+    """What follows an epoch's steps, whether the run trains alone or in a stack: the val metrics, the
+    metrics.jsonl line and trackers, the reported epoch's weights, checkpoints, progress; True to stop
+    (early stopping, or a pruned trial)."""
+    train = run.config["train"]
+    fitted: dict[str, Any] = {}
+    evaluation = evaluate(run.model, run.loss, run.loss_entry.input, run.data.val, run.data, run.device)
+    val = compute_metrics(evaluation, run.config["metrics"], fitted=fitted, fit=True)
+    outcome.curve.append(val)
+    log.write(json_line({"epoch": epoch, "lr": lr, "train_loss": train_loss, "val": val}))
+    log.flush()
+    if run.trackers is not None:
+        run.trackers.epoch(epoch, train_loss, lr, val)
+    current = val.get(run.select) if run.select else None
+    if run.select is None or is_better(current, outcome.best_value, run.higher):
+        outcome.best_value, outcome.best_epoch, outcome.best_val, outcome.stale = current, epoch, val, 0
+        outcome.fitted = fitted
+        outcome.best_state = (copy.deepcopy(run.model.state_dict()), copy.deepcopy(run.loss.state_dict()))
+    else:
+        outcome.stale += 1
+    if train.get("save_every") and epoch % train["save_every"] == 0:
+        write_atomic(run.folder / "checkpoints" / f"epoch-{epoch:04d}.pt",
+                     checkpoint_bytes(run.model, run.loss, run.config, epoch))
+    if on_epoch is not None:
+        on_epoch(epoch, train["epochs"], train_loss, run.select or "last",
+                 current if run.select else val.get(next(iter(val), ""), None))
+    if train["patience"] and run.select and outcome.stale >= train["patience"]:
+        return True
+    if prune is not None and prune(epoch, val):
+        outcome.status, outcome.error = "pruned", f"pruned after epoch {epoch}: below the median of earlier trials"
+        return True
+    return False
 
 
 def finish(run: Run, outcome: Fit) -> dict[str, Any]:
@@ -341,7 +353,7 @@ def finish(run: Run, outcome: Fit) -> dict[str, Any]:
     metrics: dict[str, dict[str, float]] = {"val": outcome.best_val}
     gap = None
     if outcome.best_state is not None:
-        write_atomic(run.folder / "last.pt", _checkpoint_bytes(model, loss, config, outcome.epochs_run))
+        write_atomic(run.folder / "last.pt", checkpoint_bytes(model, loss, config, outcome.epochs_run))
         model.load_state_dict(outcome.best_state[0])
         loss.load_state_dict(outcome.best_state[1])
         if not config.get("trial"):
@@ -352,7 +364,7 @@ def finish(run: Run, outcome: Fit) -> dict[str, Any]:
             metrics["train"] = compute_metrics(train, config["metrics"], fitted=outcome.fitted)
             gap = _generalization_gap(config, metrics)
             _embedding_picture(run, test)
-        write_atomic(run.folder / "checkpoint.pt", _checkpoint_bytes(model, loss, config, outcome.best_epoch))
+        write_atomic(run.folder / "checkpoint.pt", checkpoint_bytes(model, loss, config, outcome.best_epoch))
     if run.trackers is not None:
         run.trackers.finish(outcome.status, metrics)
     trial = {"val_curves": {m: [v.get(m) for v in outcome.curve] for m in config["metrics"]}} if config.get(
@@ -399,7 +411,7 @@ def _embedding_picture(run: Run, test: Evaluation) -> None:
                         run.folder / "embeddings.png", f"{run.config['label']} - test embeddings")
 
 
-def _json_line(record: dict[str, Any]) -> str:
+def json_line(record: dict[str, Any]) -> str:
     return json.dumps(record) + "\n"
 
 
