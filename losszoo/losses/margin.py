@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losszoo.losses._common import check_labels, check_reduction, reduce
+from losszoo.losses._common import check_labels, reduce
+from losszoo.losses.classification import LogitLoss
 from losszoo.registry import LOSSES
 
 # Keeps sin(theta) = sqrt(1 - cos^2) differentiable at cosines of exactly +-1.
@@ -50,7 +51,8 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
 
 
-def _full_precision(x: torch.Tensor) -> torch.Tensor:
+def _float(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision tensors upcast to float32; float32 and float64 left alone."""
     return x.to(_compute_dtype(x))
 
 
@@ -75,6 +77,16 @@ def _sin_from_cos(cos: torch.Tensor) -> torch.Tensor:
     return (1.0 - cos * cos).clamp_min(_SIN_EPS).sqrt()
 
 
+def _cos_plus(cos_t: torch.Tensor, m: float | torch.Tensor, sin_t: torch.Tensor | None = None) -> torch.Tensor:
+    """cos(theta + m) expanded as cos(theta)cos(m) - sin(theta)sin(m): finite gradient at cos(theta) = +-1.
+
+    ``m`` is a number (its cosine taken in float64) or a tensor (one margin per
+    sample); ``sin_t``, sin(theta) if the caller has it already.
+    """
+    cos_m, sin_m = (torch.cos(m), torch.sin(m)) if isinstance(m, torch.Tensor) else (math.cos(m), math.sin(m))
+    return cos_t * cos_m - (_sin_from_cos(cos_t) if sin_t is None else sin_t) * sin_m
+
+
 def _target(values: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return values.gather(1, labels[:, None]).squeeze(1)
 
@@ -86,7 +98,7 @@ def _with_target(values: torch.Tensor, labels: torch.Tensor, target: torch.Tenso
 
 def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     with _autocast_off(logits):
-        return F.cross_entropy(_full_precision(logits), labels)
+        return F.cross_entropy(_float(logits), labels)
 
 
 def _additive_angular_margin(
@@ -94,14 +106,14 @@ def _additive_angular_margin(
 ) -> torch.Tensor:
     """ArcFace's target logit cos(theta + m), kept monotonic in theta.
 
-    cos(theta + m) is expanded as cos(theta)cos(m) - sin(theta)sin(m), which has a
-    finite gradient at cos(theta) = +-1. Where theta + m would pass pi the logit
+    cos(theta + m) is expanded (:func:`_cos_plus`), which has a finite gradient at
+    cos(theta) = +-1. Where theta + m would pass pi the logit
     would rise again with the angle; there InsightFace's fallback
     cos(theta) - m sin(m) is used (or, with ``easy_margin``, no margin where
     cos(theta) <= 0). ``margin`` is a number or one margin per sample (MagFace).
     """
     m = torch.as_tensor(margin, dtype=cos_t.dtype, device=cos_t.device)
-    with_margin = cos_t * torch.cos(m) - _sin_from_cos(cos_t) * torch.sin(m)
+    with_margin = _cos_plus(cos_t, m)
     if easy_margin:
         return torch.where(cos_t > 0, with_margin, cos_t)
     return torch.where(cos_t > torch.cos(math.pi - m), with_margin, cos_t - m * torch.sin(m))
@@ -165,11 +177,7 @@ def combined_margin_target(cos_t: torch.Tensor, m1: float, m2: float, m3: float)
     (1, 0, m) is CosFace exactly.
     """
     sin_t = _sin_from_cos(cos_t)
-    if m1 == 1.0:
-        with_margin = cos_t * math.cos(m2) - sin_t * math.sin(m2)
-    else:
-        with_margin = torch.cos(m1 * torch.atan2(sin_t, cos_t) + m2)
-    with_margin = with_margin - m3
+    with_margin = (_cos_plus(cos_t, m2, sin_t) if m1 == 1.0 else torch.cos(m1 * torch.atan2(sin_t, cos_t) + m2)) - m3
     theta_star = (math.pi - m2) / m1
     if theta_star >= math.pi:
         return with_margin
@@ -224,6 +232,24 @@ def _norms(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=-1)
 
 
+def _multiplicative_margin_logits(
+    embeddings: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor | None, margin: int, scale: float,
+    centre_norms: bool,
+) -> torch.Tensor:
+    """``s ||x|| ||W_j|| psi_j`` (L-Softmax) or, without ``centre_norms``, ``s ||x|| psi_j`` (SphereFace).
+
+    Without ``labels`` no margin: ``psi_j = cos theta_j`` for every class (what accuracy is measured on).
+    """
+    with _autocast_off(embeddings):
+        dtype = torch.promote_types(_compute_dtype(embeddings), _compute_dtype(weight))
+        x, w = embeddings.to(dtype), weight.to(dtype)
+        angular = cosine_logits(x, w)
+        if labels is not None:
+            angular = _with_target(angular, labels, angular_margin_psi(_target(angular, labels), margin))
+        logits = scale * angular * _norms(x)[:, None]
+        return logits * _norms(w)[None, :] if centre_norms else logits
+
+
 def large_margin_softmax_loss(
     embeddings: torch.Tensor,
     weight: torch.Tensor,
@@ -238,12 +264,8 @@ def large_margin_softmax_loss(
     The embedding and centre norms stay in the logits: only the angle gets the
     margin. Equals pytorch-metric-learning's LargeMarginSoftmaxLoss.
     """
-    with _autocast_off(embeddings):
-        x, w = _full_precision(embeddings), weight.to(_compute_dtype(embeddings))
-        cosine = cosine_logits(x, w)
-        angular = _with_target(cosine, labels, angular_margin_psi(_target(cosine, labels), margin))
-        logits = scale * angular * _norms(x)[:, None] * _norms(w)[None, :]
-        return F.cross_entropy(logits, labels)
+    logits = _multiplicative_margin_logits(embeddings, weight, labels, margin, scale, centre_norms=True)
+    return _cross_entropy(logits, labels)
 
 
 def sphereface_loss(
@@ -261,11 +283,8 @@ def sphereface_loss(
     ``(C, D)``. Equals pytorch-metric-learning's SphereFaceLoss, which like this
     function omits the paper's training-time annealing with plain softmax.
     """
-    with _autocast_off(embeddings):
-        x = _full_precision(embeddings)
-        cosine = cosine_logits(x, weight)
-        angular = _with_target(cosine, labels, angular_margin_psi(_target(cosine, labels), margin))
-        return F.cross_entropy(scale * angular * _norms(x)[:, None], labels)
+    logits = _multiplicative_margin_logits(embeddings, weight, labels, margin, scale, centre_norms=False)
+    return _cross_entropy(logits, labels)
 
 
 def subcenter_arcface_loss(
@@ -291,7 +310,7 @@ def adacos_next_scale(cosine: torch.Tensor, labels: torch.Tensor, scale: torch.T
     angle of the batch (torch.median: the lower middle value when N is even).
     """
     with torch.no_grad():
-        cosine = _full_precision(cosine.detach())
+        cosine = _float(cosine.detach())
         others = (scale * cosine).masked_fill(F.one_hot(labels, cosine.shape[1]).bool(), -math.inf)
         log_b_avg = torch.logsumexp(others.flatten(), dim=0) - math.log(cosine.shape[0])
         theta_med = torch.median(torch.acos(_target(cosine, labels).clamp(-1.0, 1.0)))
@@ -325,8 +344,7 @@ def curricularface_loss(
     """
     cosine = cosine.clamp(-1.0, 1.0)
     cos_t = _target(cosine, labels)
-    cos_tm = cos_t * math.cos(margin) - _sin_from_cos(cos_t) * math.sin(margin)
-    hard = cosine > cos_tm.detach()[:, None]
+    hard = cosine > _cos_plus(cos_t, margin).detach()[:, None]
     logits = torch.where(hard, cosine * (t + cosine), cosine)
     logits = _with_target(logits, labels, _additive_angular_margin(cos_t, margin))
     return _cross_entropy(scale * logits, labels)
@@ -406,9 +424,9 @@ def center_loss(
     the optimiser (not the paper's separate alpha update rule).
     """
     with _autocast_off(embeddings):
-        x = _full_precision(embeddings)
+        x = _float(embeddings)
         spread = (x - centers.to(x.dtype)[labels]).pow(2).sum(dim=1)
-        return F.cross_entropy(_full_precision(logits), labels) + 0.5 * lambda_c * spread.mean()
+        return F.cross_entropy(_float(logits), labels) + 0.5 * lambda_c * spread.mean()
 
 
 def multi_margin_loss(
@@ -427,7 +445,7 @@ def multi_margin_loss(
     0.25
     """
     # torch's fused kernel is exactly this formula; the docstring example and tests pin it.
-    return F.multi_margin_loss(_full_precision(logits), labels, p=p, margin=margin, reduction=reduction)
+    return F.multi_margin_loss(_float(logits), labels, p=p, margin=margin, reduction=reduction)
 
 
 def squared_hinge_loss(
@@ -446,7 +464,7 @@ def squared_hinge_loss(
     >>> squared_hinge_loss(torch.tensor([[0.5, -2.0]]), torch.tensor([0])).item()  # ((1 - 0.5)^2 + 0) / 2
     0.125
     """
-    z = _full_precision(logits)
+    z = _float(logits)
     signs = 2.0 * F.one_hot(labels, z.shape[1]).to(z.dtype) - 1.0
     return reduce((margin - signs * z).clamp_min(0.0).pow(2).mean(dim=1), reduction)
 
@@ -455,8 +473,17 @@ def squared_hinge_loss(
 # modules: hyperparameters, learnable centres and running statistics
 
 
-class CentreLoss(nn.Module):
-    """Base for losses that hold learnable class centres as ``weight``.
+def _class_weight(num_classes: int, embedding_dim: int, sub_centres: int | None = None) -> nn.Parameter:
+    """One learnable row per class, ``(num_classes, embedding_dim)`` or ``(num_classes, sub_centres,
+    embedding_dim)``, Xavier-normal initialised."""
+    shape = (num_classes, embedding_dim) if sub_centres is None else (num_classes, sub_centres, embedding_dim)
+    weight = nn.Parameter(torch.empty(shape))
+    nn.init.xavier_normal_(weight.data.view(-1, embedding_dim))
+    return weight
+
+
+class CosineCentres(nn.Module):
+    """Base for losses that compare embeddings with learnable class centres ``weight`` by cosine.
 
     ``weight`` has shape ``(num_classes, embedding_dim)``, or ``(num_classes,
     sub_centres, embedding_dim)`` when ``sub_centres`` is given. ``scale`` is
@@ -473,9 +500,7 @@ class CentreLoss(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.embedding_dim = embedding_dim
-        shape = (num_classes, embedding_dim) if sub_centres is None else (num_classes, sub_centres, embedding_dim)
-        self.weight = nn.Parameter(torch.empty(shape))
-        nn.init.xavier_normal_(self.weight.data.view(-1, embedding_dim))
+        self.weight = _class_weight(num_classes, embedding_dim, sub_centres)
         if scale is not None:
             self.scale = scale
 
@@ -490,7 +515,7 @@ class CentreLoss(nn.Module):
         return self.scale * self.cosine(embeddings)
 
 
-class NormFaceLoss(CentreLoss):
+class NormFaceLoss(CosineCentres):
     """NormFace (Wang et al. 2017): softmax on scaled cosines, centres ``weight`` (C, D)."""
 
     def __init__(self, num_classes: int, embedding_dim: int, scale: float = 20.0):
@@ -500,8 +525,14 @@ class NormFaceLoss(CentreLoss):
         return normface_loss(self.cosine(embeddings, labels), labels, self.scale)
 
 
-class LargeMarginSoftmaxLoss(CentreLoss):
-    """L-Softmax (Liu et al. 2016) with integer angular margin and centres ``weight`` (C, D)."""
+class _MultiplicativeMarginLoss(CosineCentres):
+    """L-Softmax and SphereFace: an integer margin multiplies the target angle, centres ``weight`` (C, D).
+
+    The embedding norms stay in the logits; ``centre_norms`` says whether the
+    centres' norms do too (L-Softmax) or the centres are unit vectors (SphereFace).
+    """
+
+    centre_norms: bool
 
     def __init__(self, num_classes: int, embedding_dim: int, margin: int = 4, scale: float = 1.0):
         super().__init__(num_classes, embedding_dim, scale)
@@ -509,33 +540,28 @@ class LargeMarginSoftmaxLoss(CentreLoss):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_labels(labels, self.num_classes)
-        return large_margin_softmax_loss(embeddings, self.weight, labels, self.margin, self.scale)
+        loss = large_margin_softmax_loss if self.centre_norms else sphereface_loss
+        return loss(embeddings, self.weight, labels, self.margin, self.scale)
 
     def class_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """``s ||x|| ||W_j|| cos theta_j``: the logits without the margin."""
-        x = _full_precision(embeddings)
-        w = self.weight.to(x.dtype)
-        return self.scale * self.cosine(x) * _norms(x)[:, None] * _norms(w)[None, :]
+        """The logits without the margin: ``s ||x|| ||W_j|| cos theta_j`` (SphereFace: ``s ||x|| cos theta_j``)."""
+        return _multiplicative_margin_logits(embeddings, self.weight, None, self.margin, self.scale, self.centre_norms)
 
 
-class SphereFaceLoss(CentreLoss):
-    """SphereFace / A-Softmax (Liu et al. 2017) with unit centres ``weight`` (C, D)."""
+class LargeMarginSoftmaxLoss(_MultiplicativeMarginLoss):
+    """L-Softmax (Liu et al. 2016) with integer angular margin and centres ``weight`` (C, D);
+    :func:`large_margin_softmax_loss`."""
 
-    def __init__(self, num_classes: int, embedding_dim: int, margin: int = 4, scale: float = 1.0):
-        super().__init__(num_classes, embedding_dim, scale)
-        self.margin = margin
-
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_labels(labels, self.num_classes)
-        return sphereface_loss(embeddings, self.weight, labels, self.margin, self.scale)
-
-    def class_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """``s ||x|| cos theta_j``: the logits without the margin."""
-        x = _full_precision(embeddings)
-        return self.scale * self.cosine(x) * _norms(x)[:, None]
+    centre_norms = True
 
 
-class CosFaceLoss(CentreLoss):
+class SphereFaceLoss(_MultiplicativeMarginLoss):
+    """SphereFace / A-Softmax (Liu et al. 2017) with unit centres ``weight`` (C, D); :func:`sphereface_loss`."""
+
+    centre_norms = False
+
+
+class CosFaceLoss(CosineCentres):
     """CosFace (Wang et al. 2018) with centres ``weight`` of shape (C, D)."""
 
     def __init__(self, num_classes: int, embedding_dim: int, margin: float = 0.35, scale: float = 64.0):
@@ -546,7 +572,7 @@ class CosFaceLoss(CentreLoss):
         return cosface_loss(self.cosine(embeddings, labels), labels, self.margin, self.scale)
 
 
-class ArcFaceLoss(CentreLoss):
+class ArcFaceLoss(CosineCentres):
     """ArcFace (Deng et al. 2019) with centres ``weight`` of shape (C, D)."""
 
     def __init__(
@@ -565,7 +591,7 @@ class ArcFaceLoss(CentreLoss):
         return arcface_loss(self.cosine(embeddings, labels), labels, self.margin, self.scale, self.easy_margin)
 
 
-class CombinedMarginLoss(CentreLoss):
+class CombinedMarginLoss(CosineCentres):
     """Combined margin ``cos(m1 theta + m2) - m3`` (InsightFace) with centres ``weight`` (C, D)."""
 
     def __init__(
@@ -585,7 +611,7 @@ class CombinedMarginLoss(CentreLoss):
         return combined_margin_loss(cosine, labels, self.m1, self.m2, self.m3, self.scale)
 
 
-class SubCenterArcFaceLoss(CentreLoss):
+class SubCenterArcFaceLoss(CosineCentres):
     """Sub-center ArcFace (Deng et al. 2020): ``k`` centres per class, ``weight`` (C, k, D)."""
 
     def __init__(self, num_classes: int, embedding_dim: int, k: int = 3, margin: float = 0.5, scale: float = 64.0):
@@ -601,7 +627,7 @@ class SubCenterArcFaceLoss(CentreLoss):
         return self.scale * self.cosine(embeddings).max(dim=2).values
 
 
-class AdaCosLoss(CentreLoss):
+class AdaCosLoss(CosineCentres):
     """AdaCos (Zhang et al. 2019): the scale adapts each training step; kept in the ``scale`` buffer.
 
     It starts at ``sqrt(2) log(C - 1)``; with ``dynamic=False`` it stays there
@@ -626,7 +652,7 @@ class AdaCosLoss(CentreLoss):
         return self.scale.to(cosine.dtype) * cosine
 
 
-class CurricularFaceLoss(CentreLoss):
+class CurricularFaceLoss(CosineCentres):
     """CurricularFace (Huang et al. 2020); the curriculum ``t`` is the running-mean buffer ``t``.
 
     In training mode, before each loss, ``t <- momentum * mean_i cos theta_{i,y_i} + (1 - momentum) t``.
@@ -654,7 +680,7 @@ class CurricularFaceLoss(CentreLoss):
         return curricularface_loss(cosine, labels, self.t.to(cosine.dtype).clone(), self.margin, self.scale)
 
 
-class AdaFaceLoss(CentreLoss):
+class AdaFaceLoss(CosineCentres):
     """AdaFace (Kim et al. 2022); running norm statistics in buffers ``batch_mean`` and ``batch_std``.
 
     In training mode, before each loss, with ``a = clip(||x||, 0.001, 100)``:
@@ -681,7 +707,7 @@ class AdaFaceLoss(CentreLoss):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cosine = self.cosine(embeddings, labels)
-        norms = _norms(_full_precision(embeddings.detach()))
+        norms = _norms(_float(embeddings.detach()))
         if self.training and labels.numel():
             with torch.no_grad():
                 safe = norms.clamp(0.001, 100.0)
@@ -692,7 +718,7 @@ class AdaFaceLoss(CentreLoss):
         return adaface_loss(cosine, norms, labels, mean, std, self.margin, self.h, self.scale)
 
 
-class MagFaceLoss(CentreLoss):
+class MagFaceLoss(CosineCentres):
     """MagFace (Meng et al. 2021): magnitude-aware margin and regulariser, centres ``weight`` (C, D)."""
 
     def __init__(
@@ -713,13 +739,40 @@ class MagFaceLoss(CentreLoss):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cosine = self.cosine(embeddings, labels)
         with _autocast_off(embeddings):
-            norms = _norms(_full_precision(embeddings))
+            norms = _norms(_float(embeddings))
         return magface_loss(
             cosine, norms, labels, self.l_a, self.u_a, self.l_m, self.u_m, self.lambda_g, self.scale
         )
 
 
-class CenterLoss(CentreLoss):
+class SoftmaxLoss(nn.Module):
+    """Plain softmax on embeddings: a linear classifier ``x W^T + b`` with cross-entropy.
+
+    The baseline every angular-margin paper starts from; ``weight`` (C, D) and
+    ``bias`` (C,) are learned with the model. :class:`CenterLoss` adds its
+    centre term to this classifier.
+    """
+
+    def __init__(self, num_classes: int, embedding_dim: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embedding_dim = embedding_dim
+        self.weight = _class_weight(num_classes, embedding_dim)
+        self.bias = nn.Parameter(torch.zeros(num_classes))
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_labels(labels, self.num_classes)
+        logits = self.class_logits(embeddings)
+        return F.cross_entropy(logits, labels).to(embeddings.dtype)
+
+    def class_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """The linear classifier's logits ``x W^T + b``."""
+        with _autocast_off(embeddings):
+            x = _float(embeddings)
+            return F.linear(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
+
+
+class CenterLoss(SoftmaxLoss):
     """Center loss (Wen et al. 2016) joint with softmax.
 
     The softmax classifier is ``weight`` (C, D) and ``bias`` (C,); the learnable
@@ -727,66 +780,39 @@ class CenterLoss(CentreLoss):
     """
 
     def __init__(self, num_classes: int, embedding_dim: int, lambda_c: float = 0.003):
-        super().__init__(num_classes, embedding_dim, scale=None)
+        super().__init__(num_classes, embedding_dim)
         self.lambda_c = lambda_c
-        self.bias = nn.Parameter(torch.zeros(num_classes))
         self.centers = nn.Parameter(torch.randn(num_classes, embedding_dim))
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_labels(labels, self.num_classes)
         return center_loss(self.class_logits(embeddings), embeddings, self.centers, labels, self.lambda_c)
 
-    def class_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """The linear classifier's logits ``x W^T + b``."""
-        with _autocast_off(embeddings):
-            x = _full_precision(embeddings)
-            return F.linear(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
 
+class MultiMarginLoss(LogitLoss):
+    """Multi-class hinge on logits (N, C); torch.nn.MultiMarginLoss without class weights."""
 
-class SoftmaxLoss(CenterLoss):
-    """Plain softmax on embeddings: a linear classifier ``x W^T + b`` with cross-entropy.
-
-    The baseline every angular-margin paper starts from; ``weight`` (C, D) and
-    ``bias`` (C,) are learned with the model. It is the center loss without
-    its centre term, so it reuses that class with ``lambda_c = 0``.
-    """
-
-    def __init__(self, num_classes: int, embedding_dim: int):
-        super().__init__(num_classes, embedding_dim, lambda_c=0.0)
-        del self.centers
-
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_labels(labels, self.num_classes)
-        logits = self.class_logits(embeddings)
-        return F.cross_entropy(logits, labels).to(embeddings.dtype)
-
-
-class MultiMarginLoss(nn.Module):
-    """Multi-class hinge on logits; torch.nn.MultiMarginLoss without class weights."""
+    name = "multi_margin"
 
     def __init__(self, num_classes: int | None = None, p: int = 1, margin: float = 1.0, reduction: str = "mean"):
-        super().__init__()
-        LOSSES.get("multi_margin").check({"p": p, "margin": margin}, {"num_classes": num_classes})
-        self.num_classes = num_classes
+        super().__init__(num_classes, reduction, p=p, margin=margin)
         self.p = p
         self.margin = margin
-        self.reduction = check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_labels(labels, logits.shape[1])
+        self.check(logits, labels)
         return multi_margin_loss(logits, labels, self.p, self.margin, self.reduction)
 
 
-class SquaredHingeLoss(nn.Module):
-    """One-vs-rest squared hinge on logits."""
+class SquaredHingeLoss(LogitLoss):
+    """One-vs-rest squared hinge on logits (N, C)."""
+
+    name = "squared_hinge"
 
     def __init__(self, num_classes: int | None = None, margin: float = 1.0, reduction: str = "mean"):
-        super().__init__()
-        LOSSES.get("squared_hinge").check({"margin": margin}, {"num_classes": num_classes})
-        self.num_classes = num_classes
+        super().__init__(num_classes, reduction, margin=margin)
         self.margin = margin
-        self.reduction = check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        check_labels(labels, logits.shape[1])
+        self.check(logits, labels)
         return squared_hinge_loss(logits, labels, self.margin, self.reduction)
