@@ -31,10 +31,13 @@ from losszoo.training.store import read_result
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny(epochs: int = 3, losses=("cross_entropy", "focal"), seeds=(0, 1), dataset: str = "moons", **extra):
+def tiny(epochs: int = 3, losses=("cross_entropy", "focal"), seeds=(0, 1), dataset: str = "moons",
+         stack: str | int = "off", **extra):
+    """A small recipe; its runs train one by one unless ``stack`` says otherwise (the grid's own rules are
+    tested run by run; stacks have tests of their own below)."""
     return load_recipe({
         "experiment": "grid", "dataset": dataset, "model": {"name": "mlp", "hidden": [16]},
-        "losses": list(losses), "seeds": list(seeds), "train": {"epochs": epochs}, **extra,
+        "losses": list(losses), "seeds": list(seeds), "train": {"epochs": epochs, "stack": stack}, **extra,
     })
 
 
@@ -51,7 +54,8 @@ class Recorder:
     def epoch(self, run, epoch, epochs, train_loss, metric, value):
         self.events.append(("epoch", run.run_id, epoch))
         if self.interrupt_at == (run.run_id, epoch):
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C: only that is "interrupted by the user"
+            time.sleep(1)  # the handler raises KeyboardInterrupt here, in the main thread
 
     def finish(self, run, result, skipped):
         self.events.append(("finish", run.run_id, result["status"], skipped))
@@ -138,7 +142,7 @@ def test_a_worker_that_dies_fails_its_run_only_and_runs_get_their_threads(tmp_pa
     killed, counted = results
     assert killed["status"] == "failed" and "worker process died (exit code 3)" in killed["error"]
     assert read_result(folder_of(tmp_path / "runs", recipe.runs[0]))["status"] == "failed"
-    assert counted["status"] == "completed" and counted["epochs_run"] == 3
+    assert counted["status"] == "completed" and counted["epochs_run"] == 3, counted["error"]
     threads = {int(n) for n in (tmp_path / "threads.txt").read_text().split()}
     assert threads == {expected}
 
@@ -185,7 +189,8 @@ CTRL_C_SCRIPT = """
 
     if __name__ == "__main__":
         recipe = load_recipe({"experiment": "grid", "dataset": "iris", "model": {"name": "mlp", "hidden": [16]},
-                              "losses": ["cross_entropy"], "seeds": [0, 1, 2], "train": {"epochs": 100000}})
+                              "losses": ["cross_entropy"], "seeds": [0, 1, 2],
+                              "train": {"epochs": 100000, "stack": "off"}})
         try:
             train_grid(recipe, Path(sys.argv[1]), jobs=2, reporter=Printer())
         except KeyboardInterrupt:
@@ -222,7 +227,7 @@ def test_ctrl_c_with_jobs_records_running_runs_interrupted(tmp_path, target):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, err
-    recipe = tiny(epochs=100000, losses=["cross_entropy"], seeds=[0, 1, 2], dataset="iris")
+    recipe = tiny(epochs=100000, losses=["cross_entropy"], seeds=[0, 1, 2], dataset="iris", stack="off")
     results = [read_result(folder_of(root, run)) for run in recipe.runs]
     assert [r["status"] for r in results[:2]] == ["interrupted", "interrupted"]
     assert results[2] is None
@@ -298,7 +303,7 @@ TWO_PROCESSES_SCRIPT = """
         root, name = Path(sys.argv[1]), sys.argv[2]
         recipe = load_recipe({"experiment": "grid", "dataset": "moons", "model": {"name": "mlp", "hidden": [16]},
                               "losses": ["cross_entropy", "focal", "poly1"],
-                              "seeds": [0, 1, 2], "train": {"epochs": 20}})
+                              "seeds": [0, 1, 2], "train": {"epochs": 20, "stack": "off"}})
         (root.parent / f"ready-{name}").touch()
         while len(list(root.parent.glob("ready-*"))) < 2:
             time.sleep(0.01)
@@ -318,7 +323,7 @@ def test_two_processes_on_one_runs_folder_train_each_run_exactly_once(tmp_path):
         assert process.returncode == 0, err
         outputs.append(json.loads(out.splitlines()[-1]))
 
-    recipe = tiny(epochs=20, losses=["cross_entropy", "focal", "poly1"], seeds=[0, 1, 2])
+    recipe = tiny(epochs=20, losses=["cross_entropy", "focal", "poly1"], seeds=[0, 1, 2], stack="off")
     everyone = {run.run_id for run in recipe.runs}
     trained = [{run_id for run_id, status in o["trained"] if status != CLAIMED} for o in outputs]
     assert trained[0] | trained[1] == everyone
@@ -348,8 +353,8 @@ def test_dask_workers_train_and_this_process_writes_the_run_store(tmp_path, monk
     assert [r["status"] for r in results] == ["completed"] * 4
     for result, expected, run in zip(results, local, recipe.runs, strict=True):
         folder = folder_of(tmp_path / "runs", run)
-        assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.jsonl",
-                                                           "result.json"]
+        assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt", "config.yaml", "last.pt",
+                                                           "metrics.jsonl", "result.json"]
         assert read_result(folder) == result
         assert result["metrics"] == expected["metrics"]
         assert epoch_lines(folder) == epoch_lines(folder_of(tmp_path / "local", run))
@@ -389,3 +394,37 @@ def test_without_distributed_the_error_says_what_to_install(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(RunError, match=r"pip install 'losszoo\[dask\]'"):
         train_grid(tiny(), tmp_path / "runs", address="tcp://127.0.0.1:8786")
+
+
+# --- stacks --------------------------------------------------------------------------------------
+
+
+def test_runs_that_stack_train_as_one_unit_on_every_backend_with_the_numbers_of_lone_runs(tmp_path):
+    alone = train_grid(tiny(), tmp_path / "alone")
+    stacked_recipe = tiny(stack="auto")
+    recorder = Recorder()
+    stacked = train_grid(stacked_recipe, tmp_path / "stacked", reporter=recorder)
+    two = train_grid(stacked_recipe, tmp_path / "two", jobs=2)
+    for a, b, c, run in zip(alone, stacked, two, stacked_recipe.runs, strict=True):
+        assert b["status"] == c["status"] == "completed"
+        for split in ("val", "test"):
+            for name, value in a["metrics"][split].items():
+                assert b["metrics"][split][name] == pytest.approx(value, rel=1e-4, abs=1e-5), (split, name)
+        assert b["metrics"] == c["metrics"]  # one stack, whichever backend trains it
+        assert recorder.of(run.run_id)[-1] == ("finish", run.run_id, "completed", False)
+    # the four runs trained at once: every start before the first finish
+    first_finish = next(i for i, e in enumerate(recorder.events) if e[0] == "finish")
+    assert sum(e[0] == "start" for e in recorder.events[:first_finish]) == 4
+
+
+def test_ctrl_c_in_a_stack_records_every_member_interrupted_with_its_epochs(tmp_path):
+    recipe = tiny(epochs=5, stack="auto")
+    runs = recipe.runs
+    with pytest.raises(KeyboardInterrupt):
+        train_grid(recipe, tmp_path / "runs", reporter=Recorder(interrupt_at=(runs[0].run_id, 2)))
+    results = [read_result(folder_of(tmp_path / "runs", run)) for run in runs]
+    assert [r["status"] for r in results] == ["interrupted"] * 4
+    assert all(r["epochs_run"] in (1, 2) for r in results) and results[0]["epochs_run"] == 2
+    assert not list((tmp_path / "runs").rglob(CLAIM_FILE))
+    resumed = train_grid(recipe, tmp_path / "runs")
+    assert [r["status"] for r in resumed] == ["completed"] * 4

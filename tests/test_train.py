@@ -4,6 +4,8 @@ determinism, skipping finished runs, and every way a run can end
 
 import json
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -256,8 +258,9 @@ def _interrupt_at_epoch(epoch: int, monkeypatch) -> None:
 
     def compute_metrics(evaluation, names, **options):
         calls.append(1)
-        if len(calls) == epoch:  # the val evaluation of that epoch
-            raise KeyboardInterrupt
+        if len(calls) == epoch:  # the val evaluation of that epoch: a real Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler raises KeyboardInterrupt here
         return real(evaluation, names, **options)
 
     monkeypatch.setattr(trainer, "compute_metrics", compute_metrics)

@@ -74,13 +74,22 @@ class RichReporter:
 
 
 def _dry_run_table(runs: list[RunSpec], root: Path) -> Table:
+    from losszoo.training.stack_rules import plan_units, stack_problem
+
     table = Table(title=f"{len(runs)} runs", title_justify="left", header_style="bold")
-    for column in ("run", "dataset", "model", "loss", "seed", "epochs", "state"):
+    for column in ("run", "dataset", "model", "loss", "seed", "epochs", "stack", "state"):
         table.add_column(column)
+    stacks: dict[str, str] = {}
+    units = plan_units(runs)
+    for number, unit in enumerate((u for u in units if len(u) > 1), start=1):
+        stacks.update({run.run_id: f"stack {number} of {len(unit)}" for run in unit})
     for run in runs:
         done = is_completed(root / run.experiment / run.run_id, run.run_id)
+        alone = stack_problem(run.config) or (
+            "not stacked: train.stack is off" if run.config["train"].get("stack") in ("off", 1)
+            else "alone: nothing of its shape to stack with")
         table.add_row(run.run_id, run.config["dataset"]["name"], run.config["model"]["name"], run.label,
-                      str(run.seed), str(run.config["train"]["epochs"]),
+                      str(run.seed), str(run.config["train"]["epochs"]), stacks.get(run.run_id, alone),
                       Text("completed, will skip", style="dim") if done else "to train")
     return table
 

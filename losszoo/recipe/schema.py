@@ -57,6 +57,8 @@ class Train(BaseModel):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast; fp16 on a GPU with a gradient scaler
     save_every: Annotated[int, Field(ge=1, le=100_000)] | None = None  # keep checkpoints/epoch-K.pt every K epochs
     log: list[Literal["tensorboard", "mlflow"]] = []  # trackers each run logs to (not part of its identity)
+    # runs trained together as one batch of weights: auto (up to 16 that fit), off, or at most N
+    stack: Literal["auto", "off"] | Annotated[int, Field(ge=1, le=4096)] = "auto"
 
     @field_validator("device")
     @classmethod

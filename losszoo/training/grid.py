@@ -44,6 +44,7 @@ from losszoo.training.backends import Backend
 from losszoo.training.backends.dask import RUN_FILES
 from losszoo.training.claims import Claim, claim_holder, try_claim
 from losszoo.training.runner import BY_THE_USER, Reporter, make_result, record_stopped, run_dir_of
+from losszoo.training.stack_rules import plan_units
 from losszoo.training.store import (
     is_completed,
     read_result,
@@ -113,8 +114,9 @@ class _Flight:
 
     run: RunSpec
     claim: Claim
-    before: tuple[int, ...] | None  # the result.json it found (see `_signature`)
+    before: tuple[int, ...] | None  # the result.json it found (see `result_signature`)
     started: bool = False
+    unit: int = 0  # the unit of work it trains in (runs that stack share one)
 
 
 class _Grid:
@@ -127,15 +129,14 @@ class _Grid:
         self.flights: dict[str, _Flight] = {}
         self.results: dict[str, dict[str, Any]] = {}
         self.held: dict[str, tuple[int, ...] | None] = {}  # run put aside -> its result.json then
+        self.units = 0  # units of work submitted: a run, or runs that train stacked
 
     def run(self) -> list[dict[str, Any]]:
-        pending, held_elsewhere, last_look = deque(self.runs), [], False
+        pending, held_elsewhere, last_look = deque(plan_units(self.runs)), [], False
         try:
             while True:
-                while pending and len(self.flights) < self.backend.slots:
-                    run = pending.popleft()
-                    if not self._launch(run, last_look):
-                        held_elsewhere.append(run)
+                while pending and len({f.unit for f in self.flights.values()}) < self.backend.slots:
+                    held_elsewhere += [[run] for run in self._launch(pending.popleft(), last_look)]
                 if self.flights:
                     self.backend.wait(self._on_event)
                 elif held_elsewhere and not last_look:
@@ -147,8 +148,31 @@ class _Grid:
             raise
         return [self.results[run.run_id] for run in self.runs]
 
-    def _launch(self, run: RunSpec, last_look: bool) -> bool:
-        """Skip, claim and hand ``run`` to the backend; False when another process holds it."""
+    def _launch(self, unit: list[RunSpec], last_look: bool) -> list[RunSpec]:
+        """Skip, claim and hand the unit's runs to the backend; returns those another process holds."""
+        ready, held = [], []
+        for run in unit:
+            outcome = self._claim(run, last_look)
+            if outcome is None:
+                held.append(run)
+            elif isinstance(outcome, _Flight):
+                ready.append(outcome)
+        if ready:
+            self.units += 1
+            for flight in ready:
+                flight.unit = self.units
+                self.flights[flight.run.run_id] = flight
+            try:
+                self.backend.submit([flight.run for flight in ready])
+            except BaseException:
+                for flight in ready:
+                    self.flights.pop(flight.run.run_id).claim.release()
+                raise
+        return held
+
+    def _claim(self, run: RunSpec, last_look: bool) -> _Flight | bool | None:
+        """A flight for ``run``, claimed; True when it needs no training (done, or recorded); None when
+        another process holds it."""
         folder = run_dir_of(self.root, run)
         if not self.force and is_completed(folder, run.run_id):  # a stray file beside a result changes nothing
             self._skipped(run, read_result(folder))
@@ -161,7 +185,7 @@ class _Grid:
         if claim is None:
             if not last_look:
                 self.held[run.run_id] = result_signature(folder)
-                return False
+                return None
             holder = claim_holder(folder)
             self._record(run, make_result(run, CLAIMED, f"being trained by {holder}; run the command again "
                                                     "later to pick up its result"), start=True)
@@ -177,13 +201,7 @@ class _Grid:
             claim.release()  # the holder we put it aside for finished it (diverged or failed): that stands
             self._record(run, done, start=True)
             return True
-        self.flights[run.run_id] = _Flight(run, claim, result_signature(folder))
-        try:
-            self.backend.submit(run)
-        except BaseException:
-            self.flights.pop(run.run_id).claim.release()
-            raise
-        return True
+        return _Flight(run, claim, result_signature(folder))
 
     def _on_event(self, kind: str, run_id: str, *details: Any) -> None:
         flight = self.flights.get(run_id)
@@ -253,6 +271,9 @@ def _write_run_files(folder: Path, files: dict[str, bytes], result: dict[str, An
             write_atomic(folder / name, files[name])
         elif name != "config.yaml":
             (folder / name).unlink(missing_ok=True)  # left by an earlier attempt, not this one's
+    for name, data in files.items():
+        if name.startswith("checkpoints/") and "/" not in name[len("checkpoints/"):]:
+            write_atomic(folder / name, data)
     write_json(folder / "result.json", result)
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from losszoo.errors import LosszooError
 from losszoo.spec import RunSpec, configuration_id
+from losszoo.training import interrupts
 from losszoo.training.store import read_result, result_signature, write_atomic, write_json
 
 #: Why a run stopped when the user pressed Ctrl-C (a real SIGINT, nothing else).
@@ -97,35 +98,85 @@ def record_stopped(folder: Path, run: RunSpec, status: str, reason: str, epochs_
     return result
 
 
-def run_one(run: RunSpec, root: Path, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Train one run into its folder and return its result (also on failure).
+def _failure(error: BaseException) -> str:
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+    return str(error) if isinstance(error, LosszooError) else f"{type(error).__name__}: {error}{at}"
 
-    Ctrl-C records the run ``interrupted`` with the epochs it ran, then goes on to the caller.
-    """
-    from losszoo.training.trainer import train_run
 
+def _prepare(root: Path, run: RunSpec) -> Path:
     folder = run_dir_of(root, run)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "result.json").unlink(missing_ok=True)  # from here on the folder is unfinished
     write_atomic(folder / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
-    done = [0]
+    return folder
 
-    def on_epoch(epoch: int, epochs: int, train_loss: float, metric: str, value: float | None) -> None:
-        done[0] = epoch
+
+def run_one(run: RunSpec, root: Path, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train one run into its folder and return its result (also on failure).
+
+    A real Ctrl-C records the run ``interrupted`` with the epochs it ran, then goes on to the caller; any
+    other exception (a plugin's KeyboardInterrupt or sys.exit included) fails this run only.
+    """
+    return run_stack([run], root, reporter)[0]
+
+
+def run_stack(runs: list[RunSpec], root: Path, reporter: Reporter | None = None) -> list[dict[str, Any]]:
+    """Train ``runs`` (one run, or runs that stack: ``losszoo.training.stacked``) into their folders and return
+    their results, each written as soon as its run ends."""
+    folders = [_prepare(root, run) for run in runs]
+    done = [0] * len(runs)
+    results: list[dict[str, Any] | None] = [None] * len(runs)
+
+    def on_epoch(i: int, epoch: int, epochs: int, train_loss: float, metric: str, value: float | None) -> None:
+        done[i] = epoch
         if reporter is not None:
-            reporter.epoch(run, epoch, epochs, train_loss, metric, value)
+            reporter.epoch(runs[i], epoch, epochs, train_loss, metric, value)
+
+    def on_finish(i: int, outcome: dict[str, Any] | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            result = make_result(runs[i], "failed", _failure(outcome), {"epochs_run": done[i]})
+        else:
+            result = make_result(runs[i], outcome.pop("status"), outcome.pop("error"), dict(outcome))
+        write_json(folders[i] / "result.json", result)
+        results[i] = result
+        if reporter is not None:
+            reporter.finish(runs[i], result, skipped=False)
+
+    with interrupts.listening():
+        try:
+            if len(runs) == 1:
+                _train_one(runs[0], folders[0], on_epoch, on_finish)
+            else:
+                from losszoo.training.stacked import train_stack
+
+                train_stack([r.config for r in runs], folders, on_epoch, _prune_of(runs), on_finish)
+        except KeyboardInterrupt as error:
+            if not interrupts.received():  # raised by code, not by a Ctrl-C: those runs failed
+                for i in (i for i, r in enumerate(results) if r is None):
+                    on_finish(i, error)
+                return results  # type: ignore[return-value]
+            for i in (i for i, r in enumerate(results) if r is None):
+                write_json(folders[i] / "result.json",
+                           make_result(runs[i], "interrupted", BY_THE_USER, {"epochs_run": done[i]}))
+            raise
+    return results  # type: ignore[return-value]
+
+
+def _train_one(run: RunSpec, folder: Path, on_epoch: Any, on_finish: Any) -> None:
+    from losszoo.training.trainer import train_run
 
     try:
-        outcome = train_run(run.config, folder, on_epoch, run.should_prune if run.prune else None)
-        result = make_result(run, outcome.pop("status"), outcome.pop("error"), outcome)
+        outcome: dict[str, Any] | BaseException = train_run(
+            run.config, folder, lambda *a: on_epoch(0, *a), run.should_prune if run.prune else None)
     except KeyboardInterrupt:
-        write_json(folder / "result.json", make_result(run, "interrupted", BY_THE_USER, {"epochs_run": done[0]}))
         raise
-    except LosszooError as error:
-        result = make_result(run, "failed", str(error))
     except (Exception, SystemExit) as error:  # one broken run (a plugin's sys.exit too) must not stop the grid
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        result = make_result(run, "failed", f"{type(error).__name__}: {error} (at {Path(where.filename).name}:"
-                                        f"{where.lineno})")
-    write_json(folder / "result.json", result)
-    return result
+        outcome = error
+    on_finish(0, outcome)
+
+
+def _prune_of(runs: list[RunSpec]) -> Any:
+    if not any(r.prune for r in runs):
+        return None
+    return lambda i, epoch, val: runs[i].should_prune(epoch, val)

@@ -56,3 +56,29 @@ def stack_key(config: dict[str, Any]) -> str:
     train["optimizer"] = {k: v for k, v in train["optimizer"].items() if k not in PER_MEMBER["optimizer"]}
     shape["train"] = train
     return json.dumps(shape, sort_keys=True, default=str)
+
+
+#: Members of a stack under ``train.stack: auto``: on a CPU the gain peaks at 8-16 members (beyond, the stacked
+#: weights and optimizer state outgrow the cache: benchmarks/bench_stacked.py).
+AUTO_LIMIT = 16
+
+
+def plan_units(runs: list[Any]) -> list[list[Any]]:
+    """The recipe's runs (RunSpecs) as units of work: runs that can stack grouped by key, up to their
+    ``train.stack`` limit, in the order their first member appears; every other run alone."""
+    groups: dict[str, list[list[Any]]] = {}
+    units: list[list[Any]] = []
+    for run in runs:
+        setting = run.config["train"].get("stack", "auto")
+        if setting == "off" or setting == 1 or stack_problem(run.config) is not None:
+            units.append([run])
+            continue
+        limit = AUTO_LIMIT if setting == "auto" else int(setting)
+        key = f"{limit}|{stack_key(run.config)}"
+        open_units = groups.setdefault(key, [])
+        if open_units and len(open_units[-1]) < limit:
+            open_units[-1].append(run)
+        else:
+            open_units.append([run])
+            units.append(open_units[-1])
+    return units

@@ -161,7 +161,9 @@ def build(config: dict[str, Any], data: Data, device: torch.device) -> tuple[nn.
 
 
 def retrieval_layer(config: dict[str, Any], model: nn.Module) -> str | None:
-    """Which features retrieval metrics read, in words, for result.json."""
+    """Which features the run's retrieval metrics read, in words, for result.json (None without any)."""
+    if not any(m in METRICS and METRICS.get(m).input == "embeddings" for m in config["metrics"]):
+        return None
     loss_input = LOSSES.get(config["loss"]["name"]).input
     if loss_input == "embeddings":
         return f"embedding ({config['model'].get('embedding_dim', 64)}-d)"

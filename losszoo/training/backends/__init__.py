@@ -20,11 +20,12 @@ Emit = Callable[..., None]
 
 
 class Backend:
-    """Trains the runs the grid submits and reports back through ``emit``."""
+    """Trains the runs the grid submits and reports back through ``emit``. A unit of work is one run, or
+    runs that train stacked (``losszoo.training.stacked``): a list either way."""
 
-    slots: int  # runs in flight at once
+    slots: int  # units in flight at once
 
-    def submit(self, run: RunSpec) -> None:
+    def submit(self, runs: list[RunSpec]) -> None:
         raise NotImplementedError
 
     def wait(self, emit: Emit) -> None:
@@ -39,10 +40,12 @@ class Backend:
 
 
 class Forward:
-    """A Reporter for ``run_one`` that turns its epoch calls into events."""
+    """A Reporter for ``run_stack`` that turns its calls into events (the finish of each run as it ends,
+    unless the backend reports finishes itself)."""
 
-    def __init__(self, emit: Emit):
+    def __init__(self, emit: Emit, finishes: bool = True):
         self.emit = emit
+        self.finishes = finishes
 
     def start(self, run: RunSpec, epochs: int) -> None:
         pass
@@ -52,4 +55,5 @@ class Forward:
         self.emit("epoch", run.run_id, epoch, epochs, train_loss, metric, value)
 
     def finish(self, run: RunSpec, result: dict[str, Any], skipped: bool) -> None:
-        pass
+        if self.finishes:
+            self.emit("finish", run.run_id, result, None)

@@ -28,7 +28,7 @@ from losszoo.errors import LosszooError, RunError
 from losszoo.recipe.load import Recipe
 from losszoo.spec import RunSpec
 from losszoo.training.backends import Backend, Emit, Forward
-from losszoo.training.runner import make_result, run_dir_of, run_one
+from losszoo.training.runner import make_result, run_dir_of, run_stack
 from losszoo.training.store import write_atomic
 
 #: Seconds to reach a Dask scheduler before giving up with a RunError.
@@ -68,15 +68,16 @@ class Dask(Backend):
         self.topic = f"losszoo-{uuid.uuid4().hex}"
         self.inbox: queue.Queue = queue.Queue()
         self.client.subscribe_topic(self.topic, lambda event: self.inbox.put(event[1]))
-        self.futures: dict[str, tuple[RunSpec, Any]] = {}
+        self.futures: dict[str, tuple[list[RunSpec], Any]] = {}
 
-    def submit(self, run: RunSpec) -> None:
-        folder = run_dir_of(self.root, run)  # unfinished from here on, as run_one does locally
-        (folder / "result.json").unlink(missing_ok=True)
-        write_atomic(folder / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
-        future = self.client.submit(_train_remote, run, self.plugins, self.topic,
-                                    key=f"losszoo-{run.run_id}-{uuid.uuid4().hex[:8]}", pure=False)
-        self.futures[run.run_id] = (run, future)
+    def submit(self, runs: list[RunSpec]) -> None:
+        for run in runs:  # unfinished from here on, as run_stack does locally
+            folder = run_dir_of(self.root, run)
+            (folder / "result.json").unlink(missing_ok=True)
+            write_atomic(folder / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
+        future = self.client.submit(_train_remote, runs, self.plugins, self.topic,
+                                    key=f"losszoo-{runs[0].run_id}-{uuid.uuid4().hex[:8]}", pure=False)
+        self.futures[runs[0].run_id] = (runs, future)
 
     def wait(self, emit: Emit) -> None:
         try:
@@ -86,11 +87,12 @@ class Dask(Backend):
         else:
             emit(*message)
             self._drain(emit)
-        for run_id, (run, future) in list(self.futures.items()):
+        for key, (runs, future) in list(self.futures.items()):
             if future.done():
-                del self.futures[run_id]
+                del self.futures[key]
                 self._drain(emit)
-                emit("finish", run_id, *self._outcome(run, future))
+                for run, (result, files) in zip(runs, self._outcomes(runs, future), strict=True):
+                    emit("finish", run.run_id, result, files)
 
     def _drain(self, emit: Emit) -> None:
         with contextlib.suppress(queue.Empty):
@@ -98,19 +100,21 @@ class Dask(Backend):
                 emit(*self.inbox.get_nowait())
 
     @staticmethod
-    def _outcome(run: RunSpec, future: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
+    def _outcomes(runs: list[RunSpec], future: Any) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
         try:
             return future.result()
         except Exception as error:  # the task itself broke: a plugin missing on the worker, a lost worker
-            return make_result(run, "failed", f"on the Dask cluster: {type(error).__name__}: {error}"), {}
+            reason = f"on the Dask cluster: {type(error).__name__}: {error}"
+            return [(make_result(run, "failed", reason), {}) for run in runs]
 
     def stop(self, emit: Emit) -> None:
-        finished = [(run, f) for run, f in self.futures.values() if f.done()]
+        finished = [(key, runs, f) for key, (runs, f) in self.futures.items() if f.done()]
         with contextlib.suppress(Exception):
             self.client.cancel([f for _, f in self.futures.values() if not f.done()])
-        for run, future in finished:
-            del self.futures[run.run_id]
-            emit("finish", run.run_id, *self._outcome(run, future))
+        for key, runs, future in finished:
+            del self.futures[key]
+            for run, (result, files) in zip(runs, self._outcomes(runs, future), strict=True):
+                emit("finish", run.run_id, result, files)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -119,12 +123,14 @@ class Dask(Backend):
             self.client.close(timeout=2)
 
 
-#: One run at a time per Dask worker process: torch's random state is global to the process.
+#: One unit at a time per Dask worker process: torch's random state is global to the process.
 _ONE_RUN_AT_A_TIME = threading.Lock()
 
 
-def _train_remote(run: RunSpec, plugins: tuple[list[str], str], topic: str) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """On a Dask worker: train ``run`` in a temporary folder; return its result and files."""
+def _train_remote(runs: list[RunSpec], plugins: tuple[list[str], str], topic: str
+                  ) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
+    """On a Dask worker: train a unit (a run, or runs that stack) in a temporary folder; return each run's
+    result and files."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -132,14 +138,20 @@ def _train_remote(run: RunSpec, plugins: tuple[list[str], str], topic: str) -> t
     def emit(kind: str, run_id: str, *details: Any) -> None:
         worker.log_event(topic, [kind, run_id, *details])
 
+    out = []
     with _ONE_RUN_AT_A_TIME, tempfile.TemporaryDirectory(prefix="losszoo-") as tmp:
         if plugins[0]:
             from losszoo.plugins import load_plugins
 
             load_plugins(plugins[0], Path(plugins[1]))
-        emit("start", run.run_id)
-        result = run_one(run, Path(tmp), Forward(emit))
-        folder = run_dir_of(Path(tmp), run)
-        files = {name: (folder / name).read_bytes() for name in RUN_FILES if (folder / name).is_file()}
-    files.setdefault("config.yaml", yaml.safe_dump(run.config, sort_keys=False).encode())
-    return result, files
+        for run in runs:
+            emit("start", run.run_id)
+        results = run_stack(runs, Path(tmp), Forward(emit, finishes=False))
+        for run, result in zip(runs, results, strict=True):
+            folder = run_dir_of(Path(tmp), run)
+            files = {name: (folder / name).read_bytes() for name in RUN_FILES if (folder / name).is_file()}
+            kept = sorted((folder / "checkpoints").glob("*.pt"))  # train.save_every
+            files.update({f"checkpoints/{p.name}": p.read_bytes() for p in kept})
+            files.setdefault("config.yaml", yaml.safe_dump(run.config, sort_keys=False).encode())
+            out.append((result, files))
+    return out

@@ -1,4 +1,4 @@
-"""The local backend: one run at a time, in this process (``run_one`` records a Ctrl-C itself)."""
+"""The local backend: one unit at a time, in this process (``run_stack`` records a Ctrl-C itself)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from losszoo.spec import RunSpec
 from losszoo.training.backends import Backend, Emit, Forward
-from losszoo.training.runner import run_one
+from losszoo.training.runner import run_stack
 
 
 class Local(Backend):
@@ -15,13 +15,13 @@ class Local(Backend):
 
     def __init__(self, root: Path):
         self.root = root
-        self.queue: deque[RunSpec] = deque()
+        self.queue: deque[list[RunSpec]] = deque()
 
-    def submit(self, run: RunSpec) -> None:
-        self.queue.append(run)
+    def submit(self, runs: list[RunSpec]) -> None:
+        self.queue.append(runs)
 
     def wait(self, emit: Emit) -> None:
-        run = self.queue.popleft()
-        emit("start", run.run_id)
-        result = run_one(run, self.root, Forward(emit))
-        emit("finish", run.run_id, result, None)
+        runs = self.queue.popleft()
+        for run in runs:
+            emit("start", run.run_id)
+        run_stack(runs, self.root, Forward(emit))
