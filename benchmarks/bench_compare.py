@@ -3,14 +3,20 @@
     python benchmarks/bench_compare.py [--losses 50] [--datasets 20] [--seeds 10] [--repeat 3] [--keep DIR]
 
 Writes ``losses x datasets x seeds`` synthetic run folders (``result.json`` as
-the runner writes it, ``config`` included) into a temporary runs dir, then
-prints the best-of-``repeat`` wall time of
+``losszoo.training.runner.make_result`` writes it: configuration id, metric
+directions, provenance, the resolved config with the content hash of the csv
+each dataset reads) into a temporary runs dir, then prints the
+best-of-``repeat`` wall time of
 
-- ``losszoo compare --format csv`` and ``losszoo compare`` (the Rich table),
+- ``losszoo compare --format csv`` and ``losszoo compare`` (the Rich table,
+  which also prints the across-dataset IQMs with their bootstrap intervals),
   end to end in a subprocess, interpreter start-up and imports included;
 - ``losszoo --help``, the start-up cost alone;
-- in process: ``iter_results`` (reading the store) and ``compare_results``
-  (grouping, statistics, rank groups, fairness checks), separately;
+- in process: ``iter_results`` (reading the store), ``compare_results``
+  (rows, labels, blocks, all-pairs rank groups, warnings; across the
+  datasets IQM, average ranks, Friedman and the critical difference) and the
+  IQM intervals (2,000 stratified bootstrap replicates per loss, drawn when a
+  renderer first reads them: csv never does), separately;
 
 each with its ratio to the 2 s goal. ``--keep DIR`` writes the store there and
 leaves it (to profile ``losszoo compare --runs-dir DIR`` by hand).
@@ -19,6 +25,8 @@ leaves it (to profile ``losszoo compare --runs-dir DIR`` by hand).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -29,13 +37,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from losszoo.spec import configuration_id
+
 GOAL_SECONDS = 2.0
 EXPERIMENT = "bench"
 METRICS = {"accuracy": 0.9, "macro_f1": 0.88, "nll": 0.35, "ece": 0.05}
 
 
 def synthetic_result(loss: int, dataset: int, seed: int, rng: random.Random) -> dict:
-    """One result.json, shaped like losszoo.training.runner._result writes it."""
+    """One result.json, shaped like losszoo.training.runner.make_result writes it."""
     skill = 0.02 * ((loss * 7) % 11) / 10  # some losses better than others, the same on every dataset
     metrics = {split: {name: base + (skill if name in ("accuracy", "macro_f1") else -skill) + rng.gauss(0, 0.01)
                        for name, base in METRICS.items()} for split in ("val", "test")}
@@ -43,8 +53,9 @@ def synthetic_result(loss: int, dataset: int, seed: int, rng: random.Random) -> 
     loss_config = {"name": f"loss_{loss:02d}", "margin": 0.1 * (loss % 5), "scale": 30.0}
     config = {
         "experiment": EXPERIMENT,
-        "dataset": {"name": f"dataset_{dataset:02d}", "test_fraction": 0.2, "val_fraction": 0.2, "label_noise": 0.0,
-                    "noise_kind": "symmetric", "imbalance": 1.0, "open_set": False},
+        "dataset": {"name": "csv", "path": f"/data/dataset_{dataset:02d}.csv", "target": "label",
+                    "test_fraction": 0.2, "val_fraction": 0.2, "label_noise": 0.0, "noise_kind": "symmetric",
+                    "imbalance": 1.0, "open_set": False},
         "model": {"name": "mlp", "hidden": [128], "activation": "relu", "dropout": 0.0, "batch_norm": False,
                   "embedding_dim": 32},
         "loss": loss_config,
@@ -55,15 +66,22 @@ def synthetic_result(loss: int, dataset: int, seed: int, rng: random.Random) -> 
                   "grad_clip": None, "patience": None, "device": "auto"},
         "metrics": list(METRICS),
         "select_by": "val.accuracy",
+        "inputs": {"dataset.path": hashlib.sha256(f"dataset {dataset}".encode()).hexdigest()},
+        "plugins": [],
     }
     run_id = f"{loss:02d}{dataset:02d}{seed:02d}{rng.getrandbits(24):06x}"
     return {
         "run_id": run_id, "experiment": EXPERIMENT, "status": status, "dataset": config["dataset"]["name"],
         "model": "mlp", "loss": loss_config, "label": f"loss_{loss:02d}(m={loss_config['margin']:g},s=30)",
-        "seed": seed, "config_hash": run_id, "metrics": metrics if status == "completed" else {"val": {}},
+        "seed": seed, "config_hash": run_id, "configuration_id": configuration_id(config),
+        "metrics": metrics if status == "completed" else {"val": {}},
+        "higher_is_better": {"accuracy": True, "macro_f1": True, "nll": False, "ece": False},
         "best_epoch": 17, "epochs_run": 20, "train_seconds": 4.1, "samples_per_second": 9000,
         "n_parameters": 84000, "versions": {"losszoo": "0.1.0", "torch": "2.13.0+cpu", "python": "3.11.7"},
-        "error": "non-finite train loss at epoch 3" if status == "diverged" else None, "config": config,
+        "provenance": {"split_sizes": {"train": 1078, "val": 359, "test": 360}, "device": "cpu", "threads": 1,
+                       "precision": "fp32", "retrieval_layer": None, "fitted_on_val": {}},
+        "error": "non-finite train loss at epoch 3" if status == "diverged" else None, "position": loss,
+        "config": config,
     }
 
 
@@ -143,6 +161,10 @@ def main() -> None:
         compare_wall, compare_cpu, comparison = cpu_and_wall(lambda: compare_results(results), args.repeat)
         shape = f"{len(comparison.rows)} rows x {len(comparison.columns)} columns"
         timings[f"compare_results ({shape})"] = compare_wall, compare_cpu
+        if comparison.across:  # a fresh copy each time: the intervals are kept once drawn
+            across = comparison.across[0]
+            name = f"IQM intervals ({len(across.methods)} losses x {len(across.datasets)} datasets)"
+            timings[name] = cpu_and_wall(lambda: dataclasses.replace(across).iqm_ci, args.repeat)[:2]
         print(f"  {'':<44} {'wall':>9} {'CPU':>9}   wall / goal")
         for name, (wall, cpu) in timings.items():
             print(f"  {name:<44} {wall:7.3f} s {cpu:7.3f} s   {wall / GOAL_SECONDS:5.2f}")

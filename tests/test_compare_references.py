@@ -138,6 +138,31 @@ def test_stratified_bootstrap_resamples_within_each_dataset():
     assert across.stratified_bootstrap_ci(across._iqm, [[[0.5, 0.5, 0.5], [0.9, 0.9]]]) == (point, point)
 
 
+def test_shared_draws_give_the_numbers_of_independent_ones():
+    rng = random.Random(8)
+    methods = [[[rng.random() for _ in range(rng.choice([9, 10]))] for _ in range(6)] for _ in range(8)]
+    draws = across.Draws()
+    shared = [across.stratified_bootstrap_ci(across._iqm, [m], draws=draws) for m in methods]
+    assert shared == [across.stratified_bootstrap_ci(across._iqm, [m]) for m in methods]
+    base = methods[0]
+    draws = across.Draws()
+    shared = [across.stratified_bootstrap_ci(across._improvement, [m, base], draws=draws) for m in methods]
+    assert shared == [across.stratified_bootstrap_ci(across._improvement, [m, base]) for m in methods]
+
+
+def test_intervals_are_drawn_only_when_read():
+    from test_compare_contract import across_results
+
+    from losszoo.comparison.render.text import to_csv, to_json
+    from losszoo.comparison.table import compare_results
+
+    comparison = compare_results(across_results(), baseline="c")
+    to_csv(comparison)
+    assert "iqm_ci" not in vars(comparison.across[0]) and "improvement" not in vars(comparison.across[0])
+    to_json(comparison)
+    assert "iqm_ci" in vars(comparison.across[0]) and "improvement" in vars(comparison.across[0])
+
+
 # --- probability of improvement ----------------------------------------------------------------------------
 
 
@@ -198,6 +223,13 @@ def test_nemenyi_critical_difference_against_demsars_table(k, q):
     scale = math.sqrt(k * (k + 1) / (6 * n))
     # the table gives q to three decimals
     assert across.nemenyi_critical_difference(k, n) == pytest.approx(q * scale, abs=1e-3 * scale)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 7, 10, 25, 50, 120])
+@pytest.mark.parametrize("p", [0.9, 0.95, 0.99])
+def test_studentized_range_quantile_equals_scipys(k, p):
+    assert across.studentized_range_quantile(p, k) == pytest.approx(
+        scipy_stats.studentized_range.ppf(p, k, math.inf), rel=1e-9)
 
 
 @pytest.mark.parametrize(("k", "n"), [(2, 5), (3, 10), (5, 7), (8, 20), (12, 30)])

@@ -65,7 +65,7 @@ def describe(configs: list[dict[str, Any]], labels: list[str]) -> list[dict[str,
     always); ``configs`` are the rows' resolved configs, ``labels`` their loss labels."""
     flats = [{k: v for k, v in flatten(c).items() if k not in IGNORED} | {"loss.label": label}
              for c, label in zip(configs, labels, strict=True)]
-    varying = [_varying(flats, i) for i in range(len(flats))]
+    varying = _varying(flats)
     parts_shown = {"dataset", "label"} | {_part(k) for keys in varying for k in keys}
     shown = [_render(flat, label, keys, parts_shown, exact=False)
              for flat, label, keys in zip(flats, labels, varying, strict=True)]
@@ -79,20 +79,46 @@ def describe(configs: list[dict[str, Any]], labels: list[str]) -> list[dict[str,
     return shown
 
 
-def _varying(flats: list[dict[str, Any]], i: int) -> list[str]:
-    """The keys that tell row ``i`` from the others: for a dataset, model or loss, among the rows with the same
-    dataset, model or loss name (other names are told apart by the name); for the rest, among all rows."""
-    mine = flats[i]
-    keys = []
-    for key in mine:
-        head = key.split(".", 1)[0]
-        same = "loss.label" if head == "loss" else f"{head}.name"  # a loss's label already shows what was set
-        peers = [f for f in flats if f.get(same) == mine.get(same)] if head in ("dataset", "model", "loss") else flats
-        if key != "loss.label" and len({json.dumps(f.get(key), sort_keys=True, default=str) for f in peers}) > 1:
-            keys.append(key)
-    names = {k for k in ("dataset.name", "model.name", "loss.name")
-             if len({json.dumps(f.get(k)) for f in flats}) > 1}
-    return sorted(set(keys) | names)
+#: Keys compared only among rows of the same dataset, model or loss (other names are told apart by the name).
+_PEERS = {"dataset": "dataset.name", "model": "model.name", "loss": "loss.label",  # a loss's label shows its values
+          "file": "dataset.path"}
+
+
+def _peers_of(key: str) -> str:
+    """Whose values a key is compared with: a content hash (``inputs.*``) only with the runs that read the same
+    file or plugin, so that two csv files are told apart by their names, and a changed one by its hash."""
+    head, _, rest = key.partition(".")
+    if head == "inputs":
+        return "file" if rest == "dataset.path" else _peers_of(rest) if rest.split(".")[0] in _PEERS else ""
+    return head if head in _PEERS else ""
+
+
+def _varying(flats: list[dict[str, Any]]) -> list[list[str]]:
+    """For each row, the keys that tell it from the others: a dataset's, model's or loss's keys among the rows
+    with the same name (label, for a loss), a file's or plugin's content hash among the rows that read it, the
+    rest among all rows. Each value is encoded once, and each key's values are collected once per group of
+    peers, so a thousand rows take milliseconds."""
+    def encoded(value: Any) -> str:  # equal values, equal texts; json only for what has no plain repr
+        kind = type(value)
+        if kind is str:
+            return "s" + value
+        if kind in (int, float, bool) or value is None:
+            return repr(value)
+        return json.dumps(value, sort_keys=True, default=str)
+
+    texts = [{k: encoded(v) for k, v in flat.items()} for flat in flats]
+    null = encoded(None)
+    peers = {k: _peers_of(k) for flat in flats for k in flat if k != "loss.label"}
+    values: dict[tuple[str, str], set[str]] = {}  # (key, group of peers) -> the values seen there
+    groups: list[dict[str, str]] = []
+    for text in texts:
+        group = {kind: text.get(same, null) for kind, same in _PEERS.items()} | {"": ""}
+        groups.append(group)
+        for key, kind in peers.items():
+            values.setdefault((key, group[kind]), set()).add(text.get(key, null))
+    names = {k for k in ("dataset.name", "model.name", "loss.name") if len({t.get(k, null) for t in texts}) > 1}
+    return [sorted({k for k in flat if k != "loss.label" and len(values[(k, group[peers[k]])]) > 1} | names)
+            for flat, group in zip(flats, groups, strict=True)]
 
 
 def _render(flat: dict[str, Any], label: str, varying: list[str], parts_shown: set[str],

@@ -29,9 +29,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     Sums are exactly rounded (``math.fsum``), so the same values in any order give the same mean to the
     last bit: exact ties stay ties whatever order the run folders are read in."""
     n = len(values)
+    if all(v == values[0] for v in values):  # no spread: the value itself, not a sum that rounded
+        return float(values[0]), 0.0
     mean = math.fsum(values) / n
-    if n < 2:
-        return mean, 0.0
     return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
 
 
@@ -71,71 +71,94 @@ def _ttest_1samp_greater(diffs: list[list[float]]) -> list[float]:
     return stdtr(np.float64(n - 1), -t).tolist()
 
 
-def _welch_greater(a: list[float], b: list[list[float]]) -> list[float]:
-    """``scipy.stats.ttest_ind(a, b_i, equal_var=False, alternative="greater").pvalue`` for each row ``b_i``
-    (rows of one length)."""
+def _welch_df(vn_better: list[float], vn_worse: list[float], n_better: list[int], n_worse: list[int]) -> list[float]:
+    """Welch-Satterthwaite degrees of freedom, pair by pair in Python floats: scipy computes them per test on
+    numpy scalars, where ``** 2`` is C ``pow()`` (as for a Python float), while an array's ``** 2`` is ``x * x``,
+    and the two differ in the last bit now and then. Both variances zero: nan (any df will do)."""
+    out = []
+    for x, y, n1, n2 in zip(vn_better, vn_worse, n_better, n_worse, strict=True):
+        top, bottom = (x + y) ** 2, x ** 2 / (n1 - 1) + y ** 2 / (n2 - 1)
+        out.append(top / bottom if bottom else (math.nan if top == 0 else math.inf))
+    return out
+
+
+def pairwise_p_worse(per_row: list[dict[Any, float]], higher_is_better: bool):
+    """``P[i, j]``: the one-sided p-value that row i is worse than row j, for every ordered pair (nan on the
+    diagonal and where a test cannot be made: a row of one value).
+
+    Rows with the same two or more seeds are paired: ``scipy.stats.ttest_1samp`` of the per-seed differences
+    (all differences equal: no variance, the sign alone decides, 0 or 1). Other pairs: Welch's
+    ``scipy.stats.ttest_ind(equal_var=False)`` (both rows constant: the means decide). The values equal
+    scipy's bit for bit; the tests of a block run as a few numpy batches.
+    """
     import numpy as np
     from scipy.special import stdtr
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m1, v1, n1 = _mean_var(np.asarray([a] * len(b), dtype=np.float64))
-        m2, v2, n2 = _mean_var(np.asarray(b, dtype=np.float64))
-        vn1, vn2 = v1 / n1, v2 / n2
-        # Welch-Satterthwaite df on numpy scalars, as scipy computes it per test: a scalar's ** 2 is C pow(),
-        # an array's is x * x, and the two differ in the last bit now and then.
-        df = np.array([(x + y) ** 2 / (x ** 2 / (n1 - 1) + y ** 2 / (n2 - 1)) for x, y in zip(vn1, vn2, strict=True)])
-        df = np.where(np.isnan(df), 1.0, df)  # both variances zero: any df will do
-        t = np.divide(m1 - m2, np.sqrt(vn1 + vn2))
-    return stdtr(df, -t).tolist()
-
-
-def p_worse(best: dict[int, float], other: dict[int, float], higher_is_better: bool) -> float:
-    """One-sided p-value that ``other`` is worse than ``best`` (values keyed by seed)."""
-    return p_worse_many(best, [other], higher_is_better)[0]
-
-
-def p_worse_many(best: dict[int, float], others: list[dict[int, float]], higher_is_better: bool) -> list[float]:
-    """``p_worse(best, other)`` for each of ``others``, the t-tests batched by sample size."""
+    k = len(per_row)
     sign = 1.0 if higher_is_better else -1.0
-    a = [sign * v for v in best.values()]
-    p_values = [float("nan")] * len(others)  # nan: cannot test, not enough seeds
-    paired: dict[int, list[tuple[int, list[float]]]] = {}
-    welch: dict[int, list[tuple[int, list[float]]]] = {}
-    for j, other in enumerate(others):
-        shared = sorted(set(best) & set(other))
-        if len(shared) >= 2 and len(shared) == len(best) == len(other):
-            diffs = [sign * (best[s] - other[s]) for s in shared]
-            if all(d == diffs[0] for d in diffs):  # no variance: the sign alone decides
-                p_values[j] = 0.0 if diffs[0] > 0 else 1.0
-            else:
-                paired.setdefault(len(diffs), []).append((j, diffs))
+    p = np.full((k, k), np.nan)
+    paired = np.eye(k, dtype=bool)
+    by_seeds: dict[frozenset, list[int]] = {}
+    for r, row in enumerate(per_row):
+        if len(row) >= 2:
+            by_seeds.setdefault(frozenset(row), []).append(r)
+    for seeds, members in by_seeds.items():
+        if len(members) < 2:
             continue
-        b = [sign * v for v in other.values()]
-        if len(a) < 2 or len(b) < 2:
-            continue
-        if mean_std(a)[1] == 0 and mean_std(b)[1] == 0:
-            p_values[j] = 0.0 if mean_std(a)[0] > mean_std(b)[0] else 1.0
-        else:
-            welch.setdefault(len(b), []).append((j, b))
-    for batch in paired.values():
-        for (j, _), p in zip(batch, _ttest_1samp_greater([diffs for _, diffs in batch]), strict=True):
-            p_values[j] = p
-    for batch in welch.values():
-        for (j, _), p in zip(batch, _welch_greater(a, [b for _, b in batch]), strict=True):
-            p_values[j] = p
-    return p_values
+        order = sorted(seeds, key=lambda s: (type(s).__name__, s))
+        x = np.array([[per_row[r][s] for s in order] for r in members], dtype=np.float64)
+        g = len(members)
+        diffs = (sign * (x[None, :, :] - x[:, None, :])).reshape(g * g, len(order))  # [a, b]: b's lead over a
+        values = np.where(diffs[:, 0] > 0, 0.0, 1.0)
+        varies = ~(diffs == diffs[:, :1]).all(axis=1)
+        if varies.any():
+            values[varies] = _ttest_1samp_greater(diffs[varies])
+        index = np.ix_(members, members)
+        p[index] = values.reshape(g, g)
+        paired[index] = True
+
+    values = [[sign * v for v in row.values()] for row in per_row]
+    n = np.array([len(v) for v in values])
+    mean, vn = np.full(k, np.nan), np.full(k, np.nan)
+    for size in {len(v) for v in values if len(v) >= 2}:
+        rows = [r for r in range(k) if len(values[r]) == size]
+        m, v, _ = _mean_var(np.asarray([values[r] for r in rows], dtype=np.float64))
+        mean[rows], vn[rows] = m, v / size
+    worse, better = np.nonzero(~paired & (n >= 2)[:, None] & (n >= 2)[None, :])
+    # rows without spread (mean_std's std is 0 exactly then, and its mean the value)
+    constant = np.array([len(v) >= 2 and min(v) == max(v) for v in values])
+    exact_mean = np.array([v[0] if len(v) else math.nan for v in values])
+    both_constant = constant[worse] & constant[better]
+    p[worse[both_constant], better[both_constant]] = np.where(
+        exact_mean[better[both_constant]] > exact_mean[worse[both_constant]], 0.0, 1.0)
+    worse, better = worse[~both_constant], better[~both_constant]
+    if len(worse):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = np.array(_welch_df(vn[better].tolist(), vn[worse].tolist(), n[better].tolist(), n[worse].tolist()))
+            df = np.where(np.isnan(df), 1.0, df)
+            t = np.divide(mean[better] - mean[worse], np.sqrt(vn[better] + vn[worse]))
+        p[worse, better] = stdtr(df, -t)
+    np.fill_diagonal(p, np.nan)
+    return p
+
+
+def p_worse(best: dict[Any, float], other: dict[Any, float], higher_is_better: bool) -> float:
+    """One-sided p-value that ``other`` is worse than ``best`` (values keyed by seed)."""
+    return float(pairwise_p_worse([best, other], higher_is_better)[1, 0])
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (nan stays nan)."""
-    order = sorted((p, i) for i, p in enumerate(p_values) if not math.isnan(p))
-    adjusted = [float("nan")] * len(p_values)
-    running = 0.0
+    """Holm-Bonferroni adjusted p-values (nan stays nan): the k-th smallest of m times (m - k + 1), kept
+    monotone, at most 1."""
+    import numpy as np
+
+    p = np.asarray(p_values, dtype=np.float64)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    adjusted = np.full(len(p), np.nan)
     m = len(order)
-    for rank, (p, i) in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p))
-        adjusted[i] = running
-    return adjusted
+    adjusted[order] = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p[order]))
+    return adjusted.tolist()
 
 
 def rank_groups(per_row: list[dict[Any, float]], higher_is_better: bool
@@ -154,28 +177,21 @@ def rank_groups(per_row: list[dict[Any, float]], higher_is_better: bool
     on no evidence. The p-value of a row is its smallest adjusted one (nan
     when none of its tests could be made).
     """
+    import numpy as np
+
     sign = 1.0 if higher_is_better else -1.0
-    means = [sign * math.fsum(v.values()) / len(v) for v in per_row]
+    means = [sign * mean_std(list(v.values()))[0] for v in per_row]  # the cells' means, to the last bit
     top = max(means)
     best = [m == top for m in means]
-    pairs = [(i, j) for i in range(len(per_row)) for j in range(len(per_row)) if i != j]
-    raw: list[float] = [float("nan")] * len(pairs)
-    by_better: dict[int, list[int]] = {}
-    for k, (_, j) in enumerate(pairs):
-        by_better.setdefault(j, []).append(k)
-    for j, ks in by_better.items():
-        for k, p in zip(ks, p_worse_many(per_row[j], [per_row[pairs[k][0]] for k in ks], higher_is_better),
-                        strict=True):
-            raw[k] = p
-    adjusted = holm(raw)
-    rank1 = [True] * len(per_row)
-    p_of = [float("nan")] * len(per_row)
-    for (i, _), p in zip(pairs, adjusted, strict=True):
-        if math.isnan(p):
-            continue
-        p_of[i] = p if math.isnan(p_of[i]) else min(p_of[i], p)
-        if p < ALPHA:
-            rank1[i] = False
+    k = len(per_row)
+    raw = pairwise_p_worse(per_row, higher_is_better)
+    off_diagonal = ~np.eye(k, dtype=bool)  # row-major: the pairs (i, j) in order
+    adjusted = np.full((k, k), np.nan)
+    adjusted[off_diagonal] = holm(raw[off_diagonal])
+    tested = ~np.isnan(adjusted)
+    rank1 = (~(tested & (adjusted < ALPHA)).any(axis=1)).tolist()
+    smallest = np.where(tested, adjusted, np.inf).min(axis=1)
+    p_of = np.where(np.isinf(smallest), np.nan, smallest).tolist()
     return best, rank1, p_of
 
 

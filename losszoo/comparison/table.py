@@ -12,19 +12,30 @@ every row not significantly worse than any other row of its block
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from losszoo.comparison import labels, stats
+from losszoo.comparison.keys import (  # noqa: F401  (lookup, column_name, higher_is_better: this module's API too)
+    SPLITS,
+    close_words,
+    column_name,
+    higher_is_better,
+    json_text,
+    lookup,
+    matches,
+    parse_filters,
+    require,
+    require_metric,
+    value_range,
+)
 from losszoo.errors import LosszooError
-from losszoo.registry import METRICS
 
-SPLITS = ("test", "val")
 #: The default block: the dataset's resolved config and the content hash of its file, if it reads one.
 DATASET_BLOCK = ["config.dataset", "config.inputs.dataset.path"]
 
@@ -115,135 +126,6 @@ class Comparison:
         return out
 
 
-_MISSING = object()
-
-
-def _walk(node: Any, parts: list[str]) -> Any:
-    i = 0
-    while i < len(parts):
-        if not isinstance(node, dict):
-            return _MISSING
-        if parts[i] in node:
-            node, i = node[parts[i]], i + 1
-            continue
-        # keys that hold a dot themselves: config["inputs"]["dataset.path"], ["loss.my_plugin_loss"]
-        for j in range(len(parts), i + 1, -1):
-            joined = ".".join(parts[i:j])
-            if joined in node:
-                node, i = node[joined], j
-                break
-        else:
-            return _MISSING
-    return node
-
-
-def lookup(result: dict[str, Any], key: str) -> Any:
-    """A dotted key of a result: ``test.accuracy`` reads its metrics, ``loss.name`` or
-    ``landscape.trace`` the result itself, and anything else its resolved config
-    (``model.skip``, ``train.epochs``, ``dataset.label_noise``)."""
-    parts = key.split(".")
-    if parts[0] in SPLITS:
-        value = _walk(result.get("metrics"), parts)
-    else:
-        value = _walk(result, parts)
-        if value is _MISSING:
-            value = _walk(result.get("config"), parts)
-    return None if value is _MISSING else value
-
-
-def column_name(metric: str) -> str:
-    """``accuracy`` means ``test.accuracy``; anything dotted is taken as written."""
-    return metric if "." in metric else f"test.{metric}"
-
-
-#: Result fields, not metrics, where more is better (for the rest, such as seconds,
-#: Hessian eigenvalues or SAM sharpness, less is better).
-HIGHER_IS_BETTER_FIELDS = ("landscape.radius", "landscape.accuracy", "samples_per_second")
-
-
-def higher_is_better(column: str, results: list[dict[str, Any]] = ()) -> bool:
-    """The direction of a column: the registry's, else the one a run recorded (a plugin's metric compared
-    without its plugin), else the known result fields; anything else is lower-is-better."""
-    if column in HIGHER_IS_BETTER_FIELDS:
-        return True
-    split, _, name = column.rpartition(".")
-    if split in SPLITS:
-        if name in METRICS:
-            return bool(METRICS.get(name).higher_is_better)
-        for r in results:
-            recorded = (r.get("higher_is_better") or {}).get(name)
-            if recorded is not None:
-                return bool(recorded)
-    return False
-
-
-def value_range(column: str) -> tuple[float, float]:
-    split, _, name = column.rpartition(".")
-    if split in SPLITS and name in METRICS:
-        return METRICS.get(name).value_range  # type: ignore[attr-defined]
-    return (-math.inf, math.inf)
-
-
-# --- checking what the user asked for ------------------------------------------------------------
-
-
-def _known_keys(results: list[dict[str, Any]]) -> list[str]:
-    """Every dotted key some result answers (metrics, result fields, config), for did-you-mean."""
-    keys: dict[str, None] = {}
-    for r in results[:200]:  # a sample: keys repeat across runs
-        for split, metrics in (r.get("metrics") or {}).items():
-            for name in metrics or {}:
-                keys[f"{split}.{name}"] = None
-        for name in labels.flatten(r.get("config") or {}):
-            keys[name] = None
-        for name, value in r.items():
-            if name not in ("config", "metrics") and not isinstance(value, dict):
-                keys[name] = None
-        for name in labels.flatten({k: v for k, v in r.items() if isinstance(v, dict) and k not in ("config",
-                                                                                                  "metrics")}):
-            keys[name] = None
-    return list(keys)
-
-
-def _require(key: str, option: str, results: list[dict[str, Any]]) -> None:
-    if any(lookup(r, key) is not None for r in results):
-        return
-    known = _known_keys(results)
-    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6) or difflib.get_close_matches(
-        column_name(key), known, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise LosszooError(f"{option} {key!r}: no run has this key{hint}")
-
-
-def _parse_filters(filters: list[str], results: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
-    parsed = []
-    for rule in filters:
-        if "=" not in rule:
-            raise LosszooError(f"--filter {rule!r}: expected key=value or key!=value, e.g. --filter loss.name=arcface")
-        negate = "!=" in rule
-        key, _, wanted = rule.partition("!=" if negate else "=")
-        _require(key.strip(), "--filter", results)
-        parsed.append((key.strip(), wanted.strip(), negate))
-    return parsed
-
-
-def _matches(result: dict[str, Any], filters: list[tuple[str, str, bool]]) -> bool:
-    for key, wanted, negate in filters:
-        value = lookup(result, key)
-        equal = _text(value) == wanted
-        if equal == negate:
-            return False
-    return True
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
-
-
 # --- the comparison ------------------------------------------------------------------------------
 
 
@@ -261,13 +143,13 @@ def compare_results(
     Unknown keys in ``metrics``, ``group_by``, ``block_by``, ``sort`` and ``filters`` are a LosszooError with a
     did-you-mean; so is ranking landscape figures measured with different settings.
     """
-    parsed = _parse_filters(filters or [], results)
-    chosen = [r for r in results if _matches(r, parsed)]
+    parsed = parse_filters(filters or [], results)
+    chosen = [r for r in results if matches(r, parsed)]
     if not chosen:
         raise LosszooError("no runs match the filters")
     columns = _columns(chosen, metrics)
     for key in [*(group_by or []), *(block_by or [])]:
-        _require(key, "--group-by" if key in (group_by or []) else "--block-by", chosen)
+        require(key, "--group-by" if key in (group_by or []) else "--block-by", chosen)
     for column in columns:
         if column.startswith("landscape."):
             _same_landscape_settings(column, chosen)
@@ -278,8 +160,9 @@ def compare_results(
     for row in rows:
         row.block = _key([lookup(row.results[0], k) for k in block_by])
     _name_blocks(rows, block_by)
+    ranges = {column: value_range(column) for column in columns}
     for row in rows:
-        _fill(row, columns)
+        _fill(row, columns, ranges)
     directions = {column: higher_is_better(column, chosen) for column in columns}
     for column in columns:
         for block in _blocks(rows):
@@ -311,7 +194,7 @@ def _columns(results: list[dict[str, Any]], metrics: list[str] | None) -> list[s
     if metrics:
         columns = [column_name(m) for m in metrics]
         for metric, column in zip(metrics, columns, strict=True):
-            _require(column, "--metric", results) if metric == column else _require_metric(metric, column, results)
+            require(column, "--metric", results) if metric == column else require_metric(metric, column, results)
         return columns
     seen: dict[str, None] = {}  # every test metric that appears, in order of appearance
     for r in results:
@@ -320,18 +203,9 @@ def _columns(results: list[dict[str, Any]], metrics: list[str] | None) -> list[s
     return list(seen)
 
 
-def _require_metric(metric: str, column: str, results: list[dict[str, Any]]) -> None:
-    if any(lookup(r, column) is not None for r in results):
-        return
-    names = sorted({n for r in results for split in SPLITS for n in ((r.get("metrics") or {}).get(split) or {})})
-    close = difflib.get_close_matches(metric, names, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise LosszooError(f"--metric {metric!r}: no run reports it{hint} (metrics: {', '.join(names) or 'none'})")
-
-
 def _same_landscape_settings(column: str, results: list[dict[str, Any]]) -> None:
     """Landscape figures depend on how they were measured: refuse to rank figures measured differently."""
-    settings = {_text((r.get("landscape") or {}).get("settings")) for r in results if lookup(r, column) is not None}
+    settings = {json_text((r.get("landscape") or {}).get("settings")) for r in results if lookup(r, column) is not None}
     if len(settings) > 1:
         shown = "; ".join(sorted(settings))
         raise LosszooError(f"--metric {column}: the runs' landscape figures were measured with different settings "
@@ -360,7 +234,7 @@ def _rows(results: list[dict[str, Any]], group_by: list[str] | None) -> list[Row
     out = list(rows.values())
     if group_by:
         for row in out:
-            row.label = {k: _text(lookup(row.results[0], k)) for k in group_by}
+            row.label = {k: json_text(lookup(row.results[0], k)) for k in group_by}
             row.pooled = _pooled(row.results)
     else:
         named = labels.describe([r.results[0].get("config") or {} for r in out],
@@ -375,7 +249,7 @@ def _pooled(results: list[dict[str, Any]]) -> list[str]:
     """The config keys (seed aside) whose values differ between the runs a --group-by row pools."""
     flats = [labels.flatten(r.get("config") or {}) for r in results]
     keys = {k for f in flats for k in f if k not in labels.IGNORED}
-    return sorted(k for k in keys if len({_text(f.get(k)) for f in flats}) > 1)
+    return sorted(k for k in keys if len({json_text(f.get(k)) for f in flats}) > 1)
 
 
 def _default_blocks(rows: list[Row], group_by: list[str] | None, several_experiments: bool) -> list[str]:
@@ -410,22 +284,25 @@ def _blocks(rows: list[Row]) -> list[list[Row]]:
     return list(blocks.values())
 
 
-def _fill(row: Row, columns: list[str]) -> None:
+def _fill(row: Row, columns: list[str], ranges: dict[str, tuple[float, float]]) -> None:
     completed = [r for r in row.results if r["status"] == "completed"]
     seeds = [r["seed"] for r in completed]
     by_seed = len(seeds) == len(set(seeds))
+    # by seed, so that neither the statistics nor their last bit depend on the order of the run folders
+    completed.sort(key=lambda r: (type(r["seed"]).__name__, r["seed"]) if by_seed else r["run_id"])
     for column in columns:
+        split, _, name = column.partition(".")
         values = {}
         for r in completed:
-            value = lookup(r, column)
+            value = ((r.get("metrics") or {}).get(split) or {}).get(name) if split in SPLITS else None
+            if value is None:
+                value = lookup(r, column)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 values[r["seed"] if by_seed else r["run_id"]] = float(value)
         if values:
-            # by seed, so that neither the statistics nor their last bit depend on the order of the run folders
-            values = dict(sorted(values.items(), key=lambda kv: (type(kv[0]).__name__, kv[0])))
             mean, std = stats.mean_std(list(values.values()))
             half = stats.ci_halfwidth(std, len(values))
-            low, high = value_range(column)
+            low, high = ranges[column]
             ci = None if math.isnan(half) else (max(low, mean - half), min(high, mean + half))
             row.cells[column] = Cell(values, mean, std, len(values), ci)
 
@@ -434,7 +311,7 @@ def _order(rows: list[Row], group_by: list[str] | None, sort: str | None, column
            directions: dict[str, bool]) -> None:
     # The losses in recipe order; blocks, and rows of one loss, by name (numbers by value), so that the table
     # reads the same whatever order the run folders were read in.
-    rows.sort(key=lambda r: (str(r.results[0].get("experiment", "")), _natural(r.block_name), _text(r.block),
+    rows.sort(key=lambda r: (str(r.results[0].get("experiment", "")), _natural(r.block_name), json_text(r.block),
                              min(res.get("position", 0) for res in r.results),
                              [_natural(v) for v in r.label.values()]))
     if not sort:
@@ -447,22 +324,18 @@ def _order(rows: list[Row], group_by: list[str] | None, sort: str | None, column
     if column not in columns:
         shown = label_keys + [c.removeprefix("test.") for c in columns]  # as the table's header reads
         raise LosszooError(f"--sort {sort!r}: not a column of this table ({', '.join(shown)})"
-                           + _close(sort, shown + columns))
+                           + close_words(sort, shown + columns))
     sign = -1 if directions[column] else 1
     rows.sort(key=lambda r: sign * r.cells[column].mean if column in r.cells else math.inf)
 
 
-def _natural(text: str) -> list[tuple[int, Any]]:
+@cache
+def _natural(text: str) -> tuple[tuple[int, Any], ...]:
     """A sort key that reads numbers as numbers: ``hidden=[32]`` before ``hidden=[256]``, 0.35 before 0.4."""
-    return [(1, float(part)) if i % 2 else (0, part) for i, part in enumerate(_NUMBER.split(text))]
+    return tuple((1, float(part)) if i % 2 else (0, part) for i, part in enumerate(_NUMBER.split(text)))
 
 
 _NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
-
-
-def _close(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _warnings(rows: list[Row], group_by: list[str] | None) -> list[str]:
@@ -498,7 +371,7 @@ def _input_versions(rows: list[Row]) -> list[str]:
     for row in rows:
         config = dict(row.results[0].get("config") or {})
         inputs = config.pop("inputs", None) or {}
-        same = _text({"experiment": row.results[0].get("experiment")}
+        same = json_text({"experiment": row.results[0].get("experiment")}
                      | {k: v for k, v in labels.flatten(config).items() if k not in labels.IGNORED})
         for name, digest in inputs.items():
             versions.setdefault(name, {}).setdefault(same, set()).add(digest)

@@ -91,7 +91,11 @@ def across_markdown(across: Any) -> str:
     return "\n".join(lines)
 
 
-def runs_text(row: Any) -> str:
+def runs_text(row: Any, stacked: bool = False) -> str:
+    """The completed runs, and those left out: ``3 (+1 diverged)``; ``stacked``, one part a line."""
     failed = {k: v for k, v in row.statuses.items() if k != "completed"}
     done = row.statuses.get("completed", 0)
-    return str(done) + (" (+" + ", ".join(f"{v} {k}" for k, v in failed.items()) + ")" if failed else "")
+    if not failed:
+        return str(done)
+    return str(done) + ("\n(+" if stacked else " (+") + (",\n" if stacked else ", ").join(
+        f"{v} {k}" for k, v in failed.items()) + ")"
