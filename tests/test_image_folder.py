@@ -99,8 +99,9 @@ def test_corrupt_and_non_image_files_are_skipped_in_one_warning(tmp_path):
     (root / "dog" / "half.png").write_bytes((root / "dog" / "1.png").read_bytes()[:40])
     (root / "labels.csv").write_text("a,b\n")
     (root / ".DS_Store").write_bytes(b"\0\1")
-    source = read(root)
-    assert len(source.y) == 12
+    source = read(root)  # finishes: each real folder is read once per class folder
+    # cat and dog each reach the other classes through their links (a link is followed once); fox has its own 4
+    assert np.bincount(source.y).tolist() == [12, 12, 4]
     (warning,) = source.warnings
     for name in ("cat/broken.jpg", "dog/notes.txt", "dog/half.png", "labels.csv"):
         assert name in warning
@@ -354,3 +355,30 @@ def test_a_recipe_with_an_empty_class_is_an_error_at_dataset_path(tmp_path):
         load_recipe(recipe)
     (problem,) = info.value.problems
     assert problem.startswith(f"{recipe}:5 dataset.path:") and "owl" in problem
+
+
+def test_links_back_to_a_parent_do_not_loop_and_only_regular_files_count(tmp_path):
+    root = classes(tmp_path / "photos")
+    (root / "cat" / "again").symlink_to(root)  # a loop through a link
+    (root / "dog" / "up").symlink_to(root.parent)
+    source = read(root)  # finishes: each real folder is read once per class folder
+    # cat and dog each reach the other classes through their links (a link is followed once); fox has its own 4
+    assert np.bincount(source.y).tolist() == [12, 12, 4]
+
+
+def test_the_file_system_root_is_refused():
+    assert "root of the file system" in str(fails(Path("/")))
+
+
+def test_the_cache_is_as_readable_as_the_folder(tmp_path):
+    import os
+    import stat
+
+    root = classes(tmp_path / "photos")
+    old = os.umask(0o022)
+    try:
+        read(root)
+    finally:
+        os.umask(old)
+    (cache,) = root.glob(".losszoo-cache-*.npz")
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o644

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from stat import S_ISREG
 
 _CHUNK = 1 << 20
 #: Hashes already computed in this process, reused while no file's size or mtime has changed.
@@ -37,23 +38,37 @@ def _file_digest(path: str) -> bytes:
     return digest.digest()
 
 
-def tree(folder: Path) -> list[tuple[str, int, int]]:
-    """``(relative path, size, mtime_ns)`` of every visible file under ``folder``, sorted."""
-    found = []
+def walk_files(folder: Path):
+    """``(relative path, full path, stat)`` of every visible regular file under ``folder``, in sorted order.
+
+    Links are followed, but each real folder is read once: a link back to a parent cannot loop, and device
+    files, sockets and dangling links are not data.
+    """
+    seen: set[tuple[int, int]] = set()
     for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        here = os.stat(root)
+        if (here.st_dev, here.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((here.st_dev, here.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         rel_root = os.path.relpath(root, folder)
-        for name in files:
+        for name in sorted(files):
             if name.startswith("."):
                 continue
             full = os.path.join(root, name)
             try:
                 stat = os.stat(full)
-            except OSError:  # a dangling link is not data
+            except OSError:  # a dangling link
                 continue
-            rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
-            found.append((rel, stat.st_size, stat.st_mtime_ns))
-    return sorted(found)
+            if not S_ISREG(stat.st_mode):
+                continue
+            yield (name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")), full, stat
+
+
+def tree(folder: Path) -> list[tuple[str, int, int]]:
+    """``(relative path, size, mtime_ns)`` of every visible file under ``folder``, sorted."""
+    return sorted((rel, stat.st_size, stat.st_mtime_ns) for rel, _, stat in walk_files(folder))
 
 
 def fingerprint(path: str | Path) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from losszoo.data.fingerprint import fingerprint
+from losszoo.data.fingerprint import fingerprint, walk_files
 from losszoo.data.sources import Source
 from losszoo.errors import DataError
 
@@ -55,6 +55,8 @@ def image_folder(path: str, size: list[int], channels: int, task: str = "classif
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.is_file() else "no such folder"
         raise DataError(f"{folder}: {what} (paths are relative to the recipe)")
+    if folder.resolve() == Path(folder.resolve().anchor):
+        raise DataError(f"{folder}: is the root of the file system, not a folder of images")
     if len(size) != 2:
         raise DataError(f"size must be [height, width], got {list(size)}", "size")
     shape = (int(size[0]), int(size[1]))
@@ -79,11 +81,7 @@ def _visible(folder: Path) -> list[Path]:
 
 
 def _files_under(folder: Path) -> list[Path]:
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / f for f in sorted(files) if not f.startswith(".")]
-    return found
+    return [Path(full) for _, full, _ in walk_files(folder)]
 
 
 def _parts(folder: Path) -> list[tuple[int | None, Path]]:
@@ -273,11 +271,18 @@ def _read_cache(file: Path) -> Source | None:
         return None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_cache(file: Path, source: Source) -> bool:
     """Write ``file`` atomically (a temporary file, then a rename); False when the place is not writable."""
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".losszoo-tmp-", suffix=".npz", dir=file.parent)
+        os.fchmod(handle, 0o666 & ~_umask())  # readable as the folder's other files are, not private
     except OSError:
         return False
     try:
