@@ -99,9 +99,8 @@ def test_corrupt_and_non_image_files_are_skipped_in_one_warning(tmp_path):
     (root / "dog" / "half.png").write_bytes((root / "dog" / "1.png").read_bytes()[:40])
     (root / "labels.csv").write_text("a,b\n")
     (root / ".DS_Store").write_bytes(b"\0\1")
-    source = read(root)  # finishes: each real folder is read once per class folder
-    # cat and dog each reach the other classes through their links (a link is followed once); fox has its own 4
-    assert np.bincount(source.y).tolist() == [12, 12, 4]
+    source = read(root)
+    assert len(source.y) == 12
     (warning,) = source.warnings
     for name in ("cat/broken.jpg", "dog/notes.txt", "dog/half.png", "labels.csv"):
         assert name in warning
