@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from losszoo.training.claims import try_claim
 from losszoo.training.runner import run_dir_of
 
 REPO = Path(__file__).resolve().parents[1]
+# Runs one by one (stack: off), so that two processes share the grid run by run: with stacks, the first to
+# start claims a whole stack (test_a_stack_claimed_elsewhere_ends_the_other_process_cleanly).
 RECIPE = {"experiment": "shared", "dataset": "iris", "losses": ["cross_entropy", "focal", "poly1"],
-          "seeds": [0, 1], "train": {"epochs": 12, "batch_size": 16}}
+          "seeds": [0, 1], "train": {"epochs": 12, "batch_size": 16, "stack": "off"}}
 #: A progress line's start: "[3/6] iris focal seed 0 ...".
 RUN = re.compile(r"^\[\d+/\d+\] iris (\S+) seed (\d+)(.*)$")
 
@@ -110,3 +113,29 @@ def test_a_run_held_by_another_claim_is_reported_claimed(tmp_path, monkeypatch):
     again = CliRunner().invoke(app, ["train", str(recipe), "--runs-dir", str(root)])
     assert again.exit_code == 0, again.output
     assert "focal seed 0 completed in" in again.output  # once free, the next command trains it
+
+
+@pytest.mark.slow
+def test_a_stack_claimed_elsewhere_ends_the_other_process_cleanly(tmp_path):
+    """With stacks, the first process claims the whole stack; the second reports every run claimed and ends 0
+    with a note instead of a table (nothing is finished yet); run again, it shows the table."""
+    recipe = tmp_path / "shared.yaml"
+    recipe.write_text(yaml.safe_dump({**RECIPE, "train": {"epochs": 40, "batch_size": 16, "stack": "auto"}}))
+    root = tmp_path / "runs"
+    command = [sys.executable, "-m", "losszoo", "train", str(recipe), "--runs-dir", str(root)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        deadline = time.monotonic() + 120
+        while not list(root.glob("shared/*/metrics.jsonl")):
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.05)
+        second = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    finally:
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 0, second.stderr
+    assert "Traceback" not in second.stderr and "error:" not in second.stderr
+    if "6 claimed" in second.stderr:
+        assert "no finished runs of shared yet" in second.stderr
+    again = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    assert again.returncode == 0 and "poly1" in again.stdout

@@ -49,7 +49,14 @@ def print_comparison(loaded: Loaded, fmt: str = "table", with_ci: bool = False, 
 
 
 def render_experiment(experiment: str, root: Path) -> None:
-    """The comparison table `losszoo train` ends with: what `losszoo compare EXPERIMENT` prints."""
+    """The comparison table `losszoo train` ends with: what `losszoo compare EXPERIMENT` prints (nothing yet,
+    when another process holds every run: then a note)."""
+    from losszoo.training.store import iter_results
+
+    if not iter_results(root, [experiment])[0]:
+        output.note(f"no finished runs of {experiment} yet: another process is training them; run the same "
+                    "command again later for the table")
+        return
     print_comparison(load(root, [experiment]), title=f"experiment {experiment}")
 
 
