@@ -60,15 +60,16 @@ def _mean_var(rows):
     return np.mean(rows, axis=1), var, n
 
 
-def _ttest_1samp_greater(diffs: list[list[float]]) -> list[float]:
-    """``scipy.stats.ttest_1samp(d, 0.0, alternative="greater").pvalue`` for each row ``d`` (rows of one length)."""
+def _ttest_1samp_greater(diffs):
+    """``scipy.stats.ttest_1samp(d, 0.0, alternative="greater").pvalue`` for each row ``d`` of a 2-D array, and
+    the same for ``-d`` (``alternative="less"``)."""
     import numpy as np
     from scipy.special import stdtr
 
     mean, var, n = _mean_var(np.asarray(diffs, dtype=np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.divide(mean - 0.0, np.sqrt(var / n))
-    return stdtr(np.float64(n - 1), -t).tolist()
+    return stdtr(np.float64(n - 1), -t), stdtr(np.float64(n - 1), t)
 
 
 def _welch_df(vn_better: list[float], vn_worse: list[float], n_better: list[int], n_worse: list[int]) -> list[float]:
@@ -102,20 +103,23 @@ def pairwise_p_worse(per_row: list[dict[Any, float]], higher_is_better: bool):
     for r, row in enumerate(per_row):
         if len(row) >= 2:
             by_seeds.setdefault(frozenset(row), []).append(r)
+    # Each unordered pair is tested once: the other direction's statistic is the same one negated, exactly
+    # (a - b is -(b - a) in floating point, and so are the means; the variances and df are equal), so its
+    # p-value is stdtr(df, t) where this one's is stdtr(df, -t), as scipy would compute it.
     for seeds, members in by_seeds.items():
         if len(members) < 2:
             continue
         order = sorted(seeds, key=lambda s: (type(s).__name__, s))
         x = np.array([[per_row[r][s] for s in order] for r in members], dtype=np.float64)
-        g = len(members)
-        diffs = (sign * (x[None, :, :] - x[:, None, :])).reshape(g * g, len(order))  # [a, b]: b's lead over a
-        values = np.where(diffs[:, 0] > 0, 0.0, 1.0)
+        worse, better = np.triu_indices(len(members), k=1)
+        diffs = sign * (x[better] - x[worse])  # per seed, how far `better` leads `worse`
+        forward, backward = np.where(diffs[:, 0] > 0, 0.0, 1.0), np.where(diffs[:, 0] < 0, 0.0, 1.0)
         varies = ~(diffs == diffs[:, :1]).all(axis=1)
         if varies.any():
-            values[varies] = _ttest_1samp_greater(diffs[varies])
-        index = np.ix_(members, members)
-        p[index] = values.reshape(g, g)
-        paired[index] = True
+            forward[varies], backward[varies] = _ttest_1samp_greater(diffs[varies])
+        rows = np.asarray(members)
+        p[rows[worse], rows[better]], p[rows[better], rows[worse]] = forward, backward
+        paired[np.ix_(members, members)] = True
 
     values = [[sign * v for v in row.values()] for row in per_row]
     n = np.array([len(v) for v in values])
@@ -124,20 +128,21 @@ def pairwise_p_worse(per_row: list[dict[Any, float]], higher_is_better: bool):
         rows = [r for r in range(k) if len(values[r]) == size]
         m, v, _ = _mean_var(np.asarray([values[r] for r in rows], dtype=np.float64))
         mean[rows], vn[rows] = m, v / size
-    worse, better = np.nonzero(~paired & (n >= 2)[:, None] & (n >= 2)[None, :])
+    worse, better = np.nonzero(np.triu(~paired & (n >= 2)[:, None] & (n >= 2)[None, :], k=1))
     # rows without spread (mean_std's std is 0 exactly then, and its mean the value)
     constant = np.array([len(v) >= 2 and min(v) == max(v) for v in values])
     exact_mean = np.array([v[0] if len(v) else math.nan for v in values])
-    both_constant = constant[worse] & constant[better]
-    p[worse[both_constant], better[both_constant]] = np.where(
-        exact_mean[better[both_constant]] > exact_mean[worse[both_constant]], 0.0, 1.0)
-    worse, better = worse[~both_constant], better[~both_constant]
+    both = constant[worse] & constant[better]
+    w, b = worse[both], better[both]
+    p[w, b] = np.where(exact_mean[b] > exact_mean[w], 0.0, 1.0)
+    p[b, w] = np.where(exact_mean[w] > exact_mean[b], 0.0, 1.0)
+    worse, better = worse[~both], better[~both]
     if len(worse):
         with np.errstate(divide="ignore", invalid="ignore"):
             df = np.array(_welch_df(vn[better].tolist(), vn[worse].tolist(), n[better].tolist(), n[worse].tolist()))
             df = np.where(np.isnan(df), 1.0, df)
             t = np.divide(mean[better] - mean[worse], np.sqrt(vn[better] + vn[worse]))
-        p[worse, better] = stdtr(df, -t)
+        p[worse, better], p[better, worse] = stdtr(df, -t), stdtr(df, t)
     np.fill_diagonal(p, np.nan)
     return p
 
