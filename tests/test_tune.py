@@ -122,7 +122,8 @@ def test_sigint_then_resume_gives_the_same_trials(sequential, tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert signature(runs) == signature(reference)
-    assert len(interrupted) <= 1  # the run in flight, recorded; the others finished or never started
+    # the unit in flight, recorded (a round's trials, 2 per loss, train stacked); the rest finished or never started
+    assert len(interrupted) <= 6
 
 
 def write(tmp_path, text: str):
