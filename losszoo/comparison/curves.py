@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BLOCKS = "▁▂▃▄▅▆▇█"
-FLAT = "▄"  # a constant series: a level line halfway up, not a floor that reads as "zero"
+from losszoo.sparkline import BLOCKS, FLAT, sparkline  # noqa: F401  (one sparkline; re-exported)
+
 TOP_LEVEL = ("train_loss", "lr")  # logged beside ``val`` on every line of metrics.jsonl
 SPLITS = ("val", "test")
 
@@ -102,34 +102,6 @@ def row_curve(row, root: Path | str, metric: str) -> Curve:
     """The seed-averaged curve of a comparison row (a ``losszoo.comparison.table.Row``)."""
     completed = [r for r in row.results if r.get("status") == "completed"]
     return average_curves((read_curve(run_folder(root, r), metric) for r in completed), curve_metric(metric))
-
-
-def sparkline(values: Sequence[float | None], width: int = 12) -> str:
-    """One block character per value, scaled from the lowest to the highest finite value.
-
-    Longer series are squeezed to ``width`` characters by averaging neighbours;
-    shorter ones keep one character per value. NaN or missing values are
-    spaces; a constant series is a flat line."""
-    if width < 1:
-        raise ValueError(f"sparkline width must be >= 1, got {width}")
-    points = [float(v) if v is not None and math.isfinite(v) else math.nan for v in values]
-    if len(points) > width:  # bucket i averages points[i*L/width : (i+1)*L/width]
-        buckets = [points[i * len(points) // width:(i + 1) * len(points) // width] for i in range(width)]
-        points = [_finite_mean(bucket) for bucket in buckets]
-    finite = [v for v in points if not math.isnan(v)]
-    if not finite:
-        return " " * len(points)
-    low, high = min(finite), max(finite)
-    if high == low:
-        return "".join(" " if math.isnan(v) else FLAT for v in points)
-    levels = len(BLOCKS)
-    return "".join(" " if math.isnan(v) else BLOCKS[min(levels - 1, int((v - low) / (high - low) * levels))]
-                   for v in points)
-
-
-def _finite_mean(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return sum(finite) / len(finite) if finite else math.nan
 
 
 def row_sparkline(row, root: Path | str, metric: str, width: int = 12) -> str:
