@@ -29,6 +29,12 @@ PARTS = ("dataset", "model", "label", "train")
 IGNORED = ("seed", *UNHASHED_KEYS, *(f"train.{k}" for k in UNHASHED_TRAIN_KEYS))
 
 
+def ignored(key: str) -> bool:
+    """Whether a flat config key never tells rows apart: the seed and what is not part of a run's identity
+    (``tuned.values.lr`` as much as ``tuned``; ``train.log`` as much as ``train.log.0``)."""
+    return key in IGNORED or any(key.startswith(f"{k}.") for k in IGNORED)
+
+
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"train": {"optimizer": {"lr": 0.1}}}`` as ``{"train.optimizer.lr": 0.1}`` (lists stay values)."""
     flat: dict[str, Any] = {}
@@ -63,7 +69,7 @@ def _part(key: str) -> str:
 def describe(configs: list[dict[str, Any]], labels: list[str]) -> list[dict[str, str]]:
     """One label per row, as ``{part: text}`` for the parts that differ between rows (dataset and loss
     always); ``configs`` are the rows' resolved configs, ``labels`` their loss labels."""
-    flats = [{k: v for k, v in flatten(c).items() if k not in IGNORED} | {"loss.label": label}
+    flats = [{k: v for k, v in flatten(c).items() if not ignored(k)} | {"loss.label": label}
              for c, label in zip(configs, labels, strict=True)]
     varying = _varying(flats)
     parts_shown = {"dataset", "label"} | {_part(k) for keys in varying for k in keys}
@@ -88,6 +94,8 @@ def _peers_of(key: str) -> str:
     """Whose values a key is compared with: a content hash (``inputs.*``) only with the runs that read the same
     file or plugin, so that two csv files are told apart by their names, and a changed one by its hash."""
     head, _, rest = key.partition(".")
+    if head in ("metrics", "select_by"):  # the defaults follow the loss: a difference between two losses says nothing
+        return "loss"
     if head == "inputs":
         return "file" if rest == "dataset.path" else _peers_of(rest) if rest.split(".")[0] in _PEERS else ""
     return head if head in _PEERS else ""

@@ -34,6 +34,7 @@ from losszoo.comparison.keys import (  # noqa: F401  (lookup, column_name, highe
     require_metric,
     value_range,
 )
+from losszoo.comparison.tuning import budget_warnings, is_trial, tuned_text
 from losszoo.errors import LosszooError
 
 #: The default block: the dataset's resolved config and the content hash of its file, if it reads one.
@@ -147,6 +148,11 @@ def compare_results(
     chosen = [r for r in results if matches(r, parsed)]
     if not chosen:
         raise LosszooError("no runs match the filters")
+    finals = [r for r in chosen if not is_trial(r)]  # tuning trials stop at val: `--trials` lists them
+    if not finals:
+        raise LosszooError("these runs are tuning trials only (no loss has been retrained on its final seeds yet); "
+                           "`losszoo compare EXPERIMENT --trials LOSS` lists them, `losszoo train` finishes them")
+    chosen = finals
     columns = _columns(chosen, metrics)
     for key in [*(group_by or []), *(block_by or [])]:
         require(key, "--group-by" if key in (group_by or []) else "--block-by", chosen)
@@ -175,7 +181,7 @@ def compare_results(
                 cell.best, cell.rank1, cell.p_worse = best[i], rank1[i] or not cell.testable, p_values[i]
 
     _order(rows, group_by, sort, columns, directions)
-    warnings = _warnings(rows, group_by)
+    warnings = _warnings(rows, group_by) + budget_warnings(chosen)
     notes: list[str] = []
     across = []
     if columns and group_by is None:
@@ -240,15 +246,18 @@ def _rows(results: list[dict[str, Any]], group_by: list[str] | None) -> list[Row
         named = labels.describe([r.results[0].get("config") or {} for r in out],
                                 [str(r.results[0].get("label", "")) for r in out])
         several = len({r.results[0].get("experiment") for r in out}) > 1
-        for row, label in zip(out, named, strict=True):
+        tuned = [tuned_text(r.results[0]) for r in out]
+        for row, label, how in zip(out, named, tuned, strict=True):
             row.label = ({"experiment": str(row.results[0].get("experiment"))} if several else {}) | label
+            if any(tuned):
+                row.label["tuned"] = how or "-"
     return out
 
 
 def _pooled(results: list[dict[str, Any]]) -> list[str]:
     """The config keys (seed aside) whose values differ between the runs a --group-by row pools."""
     flats = [labels.flatten(r.get("config") or {}) for r in results]
-    keys = {k for f in flats for k in f if k not in labels.IGNORED}
+    keys = {k for f in flats for k in f if not labels.ignored(k)}
     return sorted(k for k in keys if len({json_text(f.get(k)) for f in flats}) > 1)
 
 
@@ -372,7 +381,7 @@ def _input_versions(rows: list[Row]) -> list[str]:
         config = dict(row.results[0].get("config") or {})
         inputs = config.pop("inputs", None) or {}
         same = json_text({"experiment": row.results[0].get("experiment")}
-                     | {k: v for k, v in labels.flatten(config).items() if k not in labels.IGNORED})
+                     | {k: v for k, v in labels.flatten(config).items() if not labels.ignored(k)})
         for name, digest in inputs.items():
             versions.setdefault(name, {}).setdefault(same, set()).add(digest)
     return [f"the experiment holds runs made from {max(len(d) for d in by.values())} versions of {name} (its "
