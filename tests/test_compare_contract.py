@@ -307,6 +307,7 @@ def test_across_datasets_iqm_improvement_and_critical_difference(tmp_path):
     outcome = invoke("compare", "--runs-dir", str(tmp_path / "runs"), "--baseline", "c", "--plot", str(plot))
     assert outcome.exit_code == 0, outcome.output
     assert "IQM" in outcome.stdout and "P(better than c)" in outcome.stdout
+    assert "|---" not in outcome.stdout and "\\[" not in outcome.stdout  # a table drawn, not markdown source
     cd = tmp_path / "out-cd.png"
     assert plot.stat().st_size > 10_000 and cd.stat().st_size > 5_000
 

@@ -170,3 +170,49 @@ def test_median_pruning_stops_weak_trials_and_they_count_in_the_budget(tmp_path)
     assert all(r["epochs_run"] < 6 for r in pruned)
     assert final["config"]["tuned"]["trials"] == 12
     assert final["config"]["tuned"]["best_trial"] not in [r["config"]["trial"]["number"] for r in pruned]
+
+
+# --- compare on a tuned experiment ---------------------------------------------------------------
+
+
+def compare(root, *args):
+    from typer.testing import CliRunner
+
+    from losszoo.cli.main import app
+
+    return CliRunner().invoke(app, ["compare", "tuned", "--runs-dir", str(root), *args])
+
+
+def test_compare_trials_lists_each_trial_with_the_best_so_far(sequential):
+    import csv
+    import io
+
+    outcome = compare(sequential, "--trials", "focal", "--format", "csv")
+    assert outcome.exit_code == 0, outcome.output
+    rows = list(csv.DictReader(io.StringIO(outcome.stdout)))
+    trials, _ = trials_and_finals(sequential)
+    focal = sorted((r for r in trials if r["label"] == "focal"), key=lambda r: r["config"]["trial"]["number"])
+    assert [int(r["trial"]) for r in rows] == list(range(6))
+    assert [float(r["val.accuracy"]) for r in rows] == [t["metrics"]["val"]["accuracy"] for t in focal]
+    assert [float(r["train.optimizer.lr"]) for r in rows] == [t["config"]["train"]["optimizer"]["lr"] for t in focal]
+    running = [max(float(r["val.accuracy"]) for r in rows[:i + 1]) for i in range(6)]
+    assert [float(r["best so far"]) for r in rows] == running
+    table = compare(sequential, "--trials", "focal")
+    assert table.exit_code == 0 and "6 trials of focal, selected on val.accuracy" in table.stdout
+
+
+def test_compare_trials_of_an_unknown_loss_names_the_tuned_ones(sequential):
+    outcome = compare(sequential, "--trials", "arcface")
+    assert outcome.exit_code == 2 and "cross_entropy, focal, poly1" in outcome.output.replace("\n", " ")
+
+
+def test_compare_of_a_tuned_experiment_shows_finals_only_and_plots_the_studies(sequential, tmp_path):
+    import json
+
+    data = json.loads(compare(sequential, "--format", "json").stdout)
+    accuracy = [r for r in data["rows"] if r["metric"] == "test.accuracy"]
+    assert sorted(r["label"] for r in accuracy) == ["cross_entropy", "focal", "poly1"]
+    assert all(r["n"] == 2 and "6 trials" in r["tuned"] for r in accuracy)  # the final seeds, no trial pooled in
+    plot = tmp_path / "tuned.png"
+    assert compare(sequential, "--plot", str(plot)).exit_code == 0
+    assert (tmp_path / "tuned-trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

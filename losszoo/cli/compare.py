@@ -38,7 +38,7 @@ def print_comparison(loaded: Loaded, fmt: str = "table", with_ci: bool = False, 
         for line in comparison.notes:
             console.print(line, style="dim")
         for across in comparison.across:
-            console.print(text.across_markdown(across))
+            console.print(_across_table(across))
     elif fmt == "md":
         console.file.write(text.to_markdown(comparison, with_ci))
     else:
@@ -46,6 +46,21 @@ def print_comparison(loaded: Loaded, fmt: str = "table", with_ci: bool = False, 
     console.file.flush()
     for warning in comparison.warnings:
         warn(warning)
+
+
+def _across_table(across) -> object:
+    """The across-datasets table for a terminal: the cells ``--format md`` writes, as a Rich table."""
+    from rich.table import Table
+
+    from losszoo.comparison.render.text import across_cells
+
+    title, head, rows = across_cells(across)
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for i, name in enumerate(head):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for cells in rows:
+        table.add_row(*cells)
+    return table
 
 
 def render_experiment(experiment: str, root: Path) -> None:
@@ -58,6 +73,55 @@ def render_experiment(experiment: str, root: Path) -> None:
                     "command again later for the table")
         return
     print_comparison(load(root, [experiment]), title=f"experiment {experiment}")
+
+
+def _tuned_studies(root: Path, experiments: list[str] | None, filters: list[str] | None = None) -> list:
+    """The tuned losses' studies among the runs that pass ``--filter``."""
+    from losszoo.comparison.keys import matches, parse_filters
+    from losszoo.comparison.tuning import studies
+    from losszoo.training.store import iter_results
+
+    results = iter_results(root, experiments)[0]
+    parsed = parse_filters(filters or [], results)
+    return studies([r for r in results if matches(r, parsed)])
+
+
+def _print_trials(root: Path, experiments: list[str] | None, filters: list[str] | None, name: str, fmt: str,
+                  plot: Path | None) -> None:
+    """``--trials LOSS``: the trials of one tuned loss, as a table or data."""
+    import csv
+    import io
+    import json
+
+    from rich.table import Table
+
+    from losszoo.comparison.render import number
+    from losszoo.comparison.tuning import trial_rows, trials_of
+
+    study = trials_of(_tuned_studies(root, experiments, filters), name)
+    rows = trial_rows(study)
+    if fmt in ("json", "csv"):
+        if fmt == "json":
+            console.file.write(json.dumps({"loss": study.label, "metric": study.metric, "trials": rows},
+                                          indent=2, default=str) + "\n")
+        else:
+            out = io.StringIO()
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+            console.file.write(out.getvalue())
+    else:
+        table = Table(title=f"{len(rows)} trials of {study.label}, selected on val.{study.metric}",
+                      title_justify="left", header_style="bold")
+        for key in rows[0]:
+            table.add_column(str(key), justify="right" if key not in ("status",) else "left")
+        for row in rows:
+            table.add_row(*(number(v) if isinstance(v, float) else str(v) for v in row.values()))
+        console.print(table)
+    if plot is not None:
+        from losszoo.comparison.plot import plot_trials
+
+        output.note(f"wrote {plot_trials([study], plot)}")
 
 
 def compare(
@@ -78,6 +142,10 @@ def compare(
                               "(.png, .svg or .pdf); with several datasets also FILE-cd.png, the "
                               "critical-difference diagram"),
     runs_dir_: Path = typer.Option(None, "--runs-dir", help="where runs are stored [default: $LOSSZOO_RUNS or ./runs]"),
+    trials: str = typer.Option(None, "--trials", metavar="LOSS", help="a tuned experiment: every trial of this "
+                               "loss (its values, val score, the best so far) instead of the comparison"),
+    correlate: str = typer.Option(None, "--correlate", metavar="KEY", help="Kendall's tau between a stored "
+                                  "figure (e.g. landscape.lambda_max) and the runs' generalisation gap"),
     plugins: list[str] = PLUGINS_OPTION,
 ) -> None:
     """Aggregate finished runs over seeds: mean ± std, n, rank groups; best per column."""
@@ -87,8 +155,18 @@ def compare(
         check_output_file(plot, "--plot", PLOT_SUFFIXES)
     load_cli_plugins(plugins)
     root = runs_dir(runs_dir_)
+    if trials is not None:
+        _print_trials(root, experiments or None, filter_, trials, fmt, plot)
+        return
     loaded = load(root, experiments or None, metric or None, _keys(group_by), _keys(block_by), sort, filter_,
                   baseline)
+    found = None
+    if correlate is not None:
+        from losszoo.comparison.correlation import correlate as correlated
+
+        found = correlated([r for row in loaded.comparison.rows for r in row.results], correlate)
+        loaded.comparison.correlation = found
+        loaded.comparison.notes.append(found.words())
     for folder, why in loaded.skipped:
         warn(f"skipped {folder}: {why}")
     title = ", ".join(experiments) if experiments else str(root)
@@ -100,4 +178,13 @@ def compare(
         written = [plot]
         for across in loaded.comparison.across[:1]:
             written.append(plot_critical_difference(across, plot.with_name(f"{plot.stem}-cd{plot.suffix}")))
+        if found is not None:
+            from losszoo.comparison.plot import plot_correlation
+
+            written.append(plot_correlation(found, plot.with_name(f"{plot.stem}-correlate{plot.suffix}")))
+        studies = _tuned_studies(root, experiments or None, filter_)
+        if studies:
+            from losszoo.comparison.plot import plot_trials
+
+            written.append(plot_trials(studies, plot.with_name(f"{plot.stem}-trials{plot.suffix}")))
         output.note("wrote " + ", ".join(str(p) for p in written))

@@ -262,8 +262,10 @@ def across_datasets(metric: str, methods: list[str], datasets: list[str], scores
 
 def method_name(label: dict[str, str], other: bool = False) -> str:
     """A row's label without its dataset: what is compared across datasets (``other``: keep the keys that
-    are neither dataset, model, loss nor training, such as a plugin's content hash)."""
-    dropped = ("dataset", "experiment") if other else ("dataset", "experiment", "other")
+    are neither dataset, model, loss nor training, such as a plugin's content hash). A tuned loss is one
+    method on every dataset, whatever values its tuning found on each: the ``tuned`` column describes, it
+    does not name."""
+    dropped = ("dataset", "experiment", "tuned") if other else ("dataset", "experiment", "other", "tuned")
     return " ".join(v for k, v in label.items() if k not in dropped) or "-"
 
 

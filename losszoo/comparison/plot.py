@@ -196,3 +196,48 @@ def plot_critical_difference(across: Across, path: Path | str) -> Path:
     path = Path(path)
     fig.savefig(path, dpi=DPI)
     return path
+
+
+def plot_trials(studies: list, path: Path | str) -> Path:
+    """Each tuned loss's best val score so far against the trials spent: flat at the end means the budget was
+    enough to find what this search could find."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 5.5), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    colours = _colours([s.label for s in studies])
+    for study in studies:
+        best = study.best_so_far()
+        trials = list(range(1, len(best) + 1))
+        ax.plot(trials, best, color=colours[study.label], linewidth=2, label=study.label, drawstyle="steps-post")
+        ax.scatter(trials, study.scores(), color=colours[study.label], s=12, alpha=0.5)
+    metric = studies[0].metric if studies else "score"
+    ax.set_xlabel("trials spent")
+    ax.set_ylabel(f"val {metric}")
+    ax.set_title(f"best val {metric} so far (line) and each trial (dots)", loc="left")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", frameon=False)
+    path = Path(path)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def plot_correlation(correlation, path: Path | str) -> Path:
+    """The runs' generalisation gap against the figure ``--correlate`` names, with Kendall's tau."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 5), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.scatter(correlation.xs, correlation.ys, s=25, color=BEST, alpha=0.8)
+    ax.set_xlabel(correlation.key)
+    ax.set_ylabel(f"generalisation gap (train - test {correlation.gap_metric})")
+    ax.set_title(f"Kendall's tau = {correlation.tau:.2f} [{correlation.low:.2f}, {correlation.high:.2f}], "
+                 f"{correlation.n} runs", loc="left")
+    ax.grid(True, alpha=0.3)
+    path = Path(path)
+    fig.savefig(path, dpi=DPI)
+    return path

@@ -82,6 +82,7 @@ class Comparison:
     warnings: list[str]
     notes: list[str]
     across: list[Any] = field(default_factory=list)  # comparison.across.Across, one per metric shown
+    correlation: Any = None  # comparison.correlation.Correlation, when ``compare --correlate`` asked for one
 
     @property
     def group_by(self) -> list[str]:

@@ -83,7 +83,7 @@ class Study:
 
 
 def studies(results: list[dict[str, Any]]) -> list[Study]:
-    """The studies of ``results``' trials, each with its trials in order."""
+    """The studies of ``results``' trials, by label, each with its trials in order."""
     from losszoo.comparison.keys import higher_is_better
 
     found: dict[str, Study] = {}
@@ -97,12 +97,11 @@ def studies(results: list[dict[str, Any]]) -> list[Study]:
             found[trial["study"]] = Study(trial["study"], str(r.get("label")), metric,
                                           higher_is_better(f"val.{metric}", [r]))
         found[trial["study"]].trials.append(r)
-    return list(found.values())
+    return sorted(found.values(), key=lambda s: (s.label, s.key))  # never in folder order
 
 
-def trials_of(results: list[dict[str, Any]], name: str) -> Study:
+def trials_of(every: list[Study], name: str) -> Study:
     """The study of the loss called ``name`` (its label or its name); a LosszooError naming the others."""
-    every = studies(results)
     chosen = [s for s in every if name in (s.label, s.label.partition("(")[0])]
     if not chosen:
         known = ", ".join(s.label for s in every) or "none (the experiment was not tuned)"

@@ -12,10 +12,12 @@ from losszoo.comparison.table import Comparison
 
 
 def to_json(comparison: Comparison) -> str:
-    return json.dumps({"rows": comparison.records(), "legend": [*comparison.legend(), LEGEND_MARKERS],
-                       "warnings": comparison.warnings,
-                       "notes": comparison.notes, "across_datasets": [_across(a) for a in comparison.across]},
-                      indent=2, default=str) + "\n"
+    data = {"rows": comparison.records(), "legend": [*comparison.legend(), LEGEND_MARKERS],
+            "warnings": comparison.warnings, "notes": comparison.notes,
+            "across_datasets": [_across(a) for a in comparison.across]}
+    if comparison.correlation is not None:
+        data["correlation"] = comparison.correlation.record()
+    return json.dumps(data, indent=2, default=str) + "\n"
 
 
 def _across(across: Any) -> dict[str, Any]:
@@ -73,21 +75,27 @@ def to_markdown(comparison: Comparison, with_ci: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def across_markdown(across: Any) -> str:
-    # user text escaped; the brackets of "[95% CI]" are no link, and stay readable in a terminal
-    head = ["method", f"IQM {_md_escape(header(across.metric))} [95% CI]", "average rank"]
+def across_cells(across: Any) -> tuple[str, list[str], list[list[str]]]:
+    """The across-datasets table as plain text: its title, header and rows (every renderer's one source)."""
+    head = ["method", f"IQM {header(across.metric)} [95% CI]", "average rank"]
     if across.improvement is not None:
-        head.append(f"P(better than {_md_escape(across.baseline)}) [95% CI]")
-    lines = [f"Across {len(across.datasets)} datasets ({_md_escape(', '.join(across.datasets))}):", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        head.append(f"P(better than {across.baseline}) [95% CI]")
+    rows = []
     for i, method in enumerate(across.methods):
         low, high = across.iqm_ci[i]
-        cells = [_md_escape(method), f"{number(across.iqm[i])} [{number(low)}, {number(high)}]",
-                 f"{across.average_rank[i]:.2f}"]
+        cells = [method, f"{number(across.iqm[i])} [{number(low)}, {number(high)}]", f"{across.average_rank[i]:.2f}"]
         if across.improvement is not None:
             p, lo, hi = across.improvement[i]
             cells.append(f"{p:.2f} [{lo:.2f}, {hi:.2f}]")
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    return f"Across {len(across.datasets)} datasets ({', '.join(across.datasets)}):", head, rows
+
+
+def across_markdown(across: Any) -> str:
+    """User text escaped; the brackets of "[95% CI]" are no link."""
+    title, head, rows = across_cells(across)
+    lines = [_md_escape(title), "", "| " + " | ".join(_md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_md_escape(c) for c in cells) + " |" for cells in rows]
     return "\n".join(lines)
 
 
