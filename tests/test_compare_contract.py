@@ -319,3 +319,32 @@ def test_p_worse_of_rank_groups_equals_the_holm_adjusted_family():
                                 alternative="less").pvalue
     assert p_values[1] == pytest.approx(min(1.0, 2 * raw))  # two ordered pairs in the family
     assert rank1 == [True, False]
+
+
+# --- landscape figures measured differently ------------------------------------------------------
+
+
+def with_landscape(r, **landscape):
+    return {**r, "landscape": landscape}
+
+
+def test_landscape_figures_measured_with_different_settings_are_not_ranked():
+    runs = grid({"a": [0.9, 0.91, 0.92], "b": [0.8, 0.81, 0.82]})
+    mixed = [with_landscape(r, lambda_max=1.0 + i, settings={"probe": 256 if i % 2 else 512})
+             for i, r in enumerate(runs)]
+    with pytest.raises(Exception, match="measured with different settings"):
+        compare_results(mixed, ["landscape.lambda_max"])
+    same = [with_landscape(r, lambda_max=1.0 + i, settings={"probe": 512}) for i, r in enumerate(runs)]
+    assert "landscape.lambda_max" in compare_results(same, ["landscape.lambda_max"]).columns
+
+
+def test_barriers_are_checked_against_their_own_settings():
+    runs = grid({"a": [0.9, 0.91, 0.92], "b": [0.8, 0.81, 0.82]})
+    # the single-run settings differ (another --probe) but every barrier was measured alike: comparable
+    alike = [with_landscape(r, barrier=0.1 * i, settings={"probe": 256 + i}, barrier_settings={"points": 25})
+             for i, r in enumerate(runs)]
+    assert "landscape.barrier" in compare_results(alike, ["landscape.barrier"]).columns
+    unlike = [with_landscape(r, barrier=0.1 * i, settings={"probe": 256}, barrier_settings={"points": 25 + i % 2})
+              for i, r in enumerate(runs)]
+    with pytest.raises(Exception, match="measured with different settings"):
+        compare_results(unlike, ["landscape.barrier"])

@@ -211,13 +211,15 @@ def _columns(results: list[dict[str, Any]], metrics: list[str] | None) -> list[s
 
 
 def _same_landscape_settings(column: str, results: list[dict[str, Any]]) -> None:
-    """Landscape figures depend on how they were measured: refuse to rank figures measured differently."""
-    settings = {json_text((r.get("landscape") or {}).get("settings")) for r in results if lookup(r, column) is not None}
+    """Landscape figures depend on how they were measured: refuse to rank figures measured differently.
+    Barriers (``landscape --between``) carry their own settings, the rest those of ``landscape RUN``."""
+    which = "barrier_settings" if "barrier" in column.rpartition(".")[2] else "settings"
+    settings = {json_text((r.get("landscape") or {}).get(which)) for r in results if lookup(r, column) is not None}
     if len(settings) > 1:
         shown = "; ".join(sorted(settings))
         raise LosszooError(f"--metric {column}: the runs' landscape figures were measured with different settings "
-                           f"({shown}); measure them again together with `losszoo landscape` (same --probe and "
-                           "--budget), or compare them apart with --filter")
+                           f"({shown}); measure them again together with `losszoo landscape` (the same options), "
+                           "or compare them apart with --filter")
 
 
 def _configuration(result: dict[str, Any]) -> str:
