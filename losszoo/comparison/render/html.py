@@ -9,8 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from losszoo.comparison.render import LEGEND_MARKERS, cell_parts, header, number
-from losszoo.comparison.render.text import runs_text
+from losszoo.comparison.render import LEGEND_MARKERS, cell_parts, header
+from losszoo.comparison.render.text import across_cells, runs_text
 from losszoo.comparison.table import Comparison
 
 
@@ -42,18 +42,8 @@ def comparison_table(comparison: Comparison, with_ci: bool = True) -> str:
 
 
 def across_table(across: Any) -> str:
-    head = ["method", f"IQM {header(across.metric)} [95% CI]", "average rank"]
-    if across.improvement is not None:
-        head.append(f"P(better than {across.baseline}) [95% CI]")
-    rows = []
-    for i, method in enumerate(across.methods):
-        low, high = across.iqm_ci[i]
-        cells = [escape(method), f"{number(across.iqm[i])} [{number(low)}, {number(high)}]",
-                 f"{across.average_rank[i]:.2f}"]
-        if across.improvement is not None:
-            p, lo, hi = across.improvement[i]
-            cells.append(f"{p:.2f} [{lo:.2f}, {hi:.2f}]")
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    _, head, cells = across_cells(across)
+    rows = ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in cells]
     caption = escape(f"across {len(across.datasets)} datasets ({', '.join(across.datasets)}): interquartile mean "
                      "with a stratified bootstrap interval, average rank (Friedman + Nemenyi)")
     return (f'<table class="across"><caption>{caption}</caption><thead><tr>'
