@@ -32,13 +32,28 @@ EVERY_ENTRY = [(kind, name) for kind, registry in REGISTRIES.items() for name in
                if registry.get(name).origin == "built-in"]
 
 
+def _implementations(kind: str, entry) -> list:
+    """What a recipe's values reach: the entry's target, and for a loss class its pure ``<name>_loss``
+    function beside it, when there is one."""
+    target = entry.load()
+    found = [target]
+    if kind == "loss" and inspect.isclass(target):
+        function = getattr(inspect.getmodule(target), f"{entry.name}_loss", None)
+        found += [function] if function is not None else []
+    return found
+
+
 @pytest.mark.parametrize(("kind", "name"), EVERY_ENTRY)
 def test_declared_parameters_match_the_implementation(kind: str, name: str) -> None:
     """Every hyperparameter the catalogue declares is a parameter of the implementation with the same
-    default (a class's __init__, a function's signature), and the implementation takes nothing else
-    a recipe could not set."""
+    default (a class's __init__, a function's signature, and a loss class's ``<name>_loss`` function),
+    and the implementation takes nothing else a recipe could not set."""
     entry = REGISTRIES[kind].get(name)
-    target = entry.load()
+    for i, target in enumerate(_implementations(kind, entry)):
+        _check_parameters(kind, name, entry, target, pure_function=i > 0)
+
+
+def _check_parameters(kind: str, name: str, entry, target, pure_function: bool) -> None:
     signature = inspect.signature(target.__init__ if inspect.isclass(target) else target)
     accepted = {p.name: p for p in signature.parameters.values() if p.name != "self"}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
@@ -49,7 +64,7 @@ def test_declared_parameters_match_the_implementation(kind: str, name: str) -> N
                 isinstance(param.default, list) and list(accepted[param.name].default) == param.default), (
                 f"{name}.{param.name}: the code's default {accepted[param.name].default!r} is not the "
                 f"catalogue's {param.default!r}")
-    if kind == "loss":
+    if kind == "loss" and not pure_function:  # the function also takes the input and the target
         declared = {p.name for p in entry.params} | set(CONTEXT_KEYS) | {"reduction"}
         required = [n for n, p in accepted.items() if p.default is inspect.Parameter.empty
                     and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
