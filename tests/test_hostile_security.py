@@ -23,28 +23,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from test_hostile_faults import flat, invoke, write
 
-from losszoo.cli.main import app
 from losszoo.registry import LOSSES
 
-cli = CliRunner()
 TINY = {"experiment": "tiny", "dataset": "iris", "losses": ["cross_entropy", "focal"], "seeds": [0, 1],
         "train": {"epochs": 2, "batch_size": 32}}
-
-
-def invoke(*args: str):
-    return cli.invoke(app, [str(a) for a in args])
-
-
-def write(folder: Path, text: str, name: str = "recipe.yaml") -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
-
-
-def flat(outcome) -> str:
-    return " ".join(outcome.output.split())
 
 
 def assert_clean_exit(outcome, code: int) -> None:
