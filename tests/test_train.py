@@ -88,6 +88,9 @@ def test_run_folder_holds_every_file_and_result_key(runs):
     assert on_disk["n_parameters"] == 131
     assert on_disk["versions"]["torch"] == torch.__version__
     assert on_disk["versions"]["losszoo"]
+    selected = on_disk["config"]["select_by"].rpartition(".")[2]  # the gap `compare --correlate` ranks against
+    assert on_disk["generalization_gap"] == {"metric": selected, "value": pytest.approx(
+        on_disk["metrics"]["train"][selected] - on_disk["metrics"]["test"][selected])}
 
     lines = (folder / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3

@@ -71,6 +71,7 @@ def make_result(run: RunSpec, status: str, error: str | None, outcome: dict[str,
         "train_seconds": outcome.get("train_seconds"),
         "samples_per_second": outcome.get("samples_per_second"),
         "n_parameters": outcome.get("n_parameters"),
+        "generalization_gap": outcome.get("generalization_gap"),  # what `compare --correlate` ranks against
         "versions": versions(),
         "provenance": outcome.get("provenance", {}),
         **({"val_curves": outcome["val_curves"]} if "val_curves" in outcome else {}),
