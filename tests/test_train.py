@@ -401,3 +401,35 @@ def test_open_set_retrieval_uses_the_embedding_layer_for_every_loss(runs):
     assert all(set(r["metrics"]["test"]) == {"precision_at_1", "map_at_r"} for r in results)
     checkpoint = torch.load(runs / "open" / results[0]["run_id"] / "checkpoint.pt", weights_only=False)
     assert checkpoint["model"]["neck.weight"].shape == (8, 32)
+
+
+# --- labels checked once per run, not per step -------------------------------------------------
+
+
+def test_labels_checked_trusts_labels_inside_and_checks_them_again_outside():
+    from losszoo.losses._common import check_labels, labels_checked, labels_in_range
+
+    assert labels_in_range(torch.tensor([0, 4, 2]), 5)
+    assert not labels_in_range(torch.tensor([0, 5]), 5) and not labels_in_range(torch.tensor([-100, 1]), 5)
+    assert not labels_in_range(torch.tensor([0.0, 1.0]), 5)
+    with labels_checked():
+        check_labels(torch.tensor([7]), 5)  # trusted: the trainer scanned the split before
+        with pytest.raises(ValueError, match="integer"):
+            check_labels(torch.tensor([0.5]), 5)  # the dtype is still checked
+    with pytest.raises(ValueError, match="label 7 is outside"):
+        check_labels(torch.tensor([7]), 5)
+
+
+@pytest.mark.parametrize(("labels", "trusted"), [([0, 1, 2], True), ([0, 1, 255], False), ([0, -100, 1], False)])
+def test_the_trainer_trusts_a_split_only_when_every_label_is_in_range(labels, trusted):
+    from types import SimpleNamespace
+
+    from losszoo.losses._common import check_labels
+
+    run = SimpleNamespace(loss_entry=SimpleNamespace(target_kind="masks"), data=SimpleNamespace(num_classes=3))
+    with trainer.checked_once(run, torch.tensor(labels)):
+        if trusted:
+            check_labels(torch.tensor([9]), 3)
+        else:
+            with pytest.raises(ValueError, match="label 9 is outside"):
+                check_labels(torch.tensor([9]), 3)

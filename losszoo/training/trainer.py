@@ -12,7 +12,6 @@ stopping. A tuning trial is the same run that stops before the test split.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import math
@@ -32,6 +31,7 @@ from losszoo.data.splits import Data, load_data
 from losszoo.errors import RunError
 from losszoo.factory import create_loss
 from losszoo.inputs import INPUT_KINDS, InputKind
+from losszoo.losses._common import labels_checked, labels_in_range
 from losszoo.registry import LOSSES, METRICS, MODELS, LossEntry
 from losszoo.training.evaluate import Evaluation, compute_metrics, evaluate  # noqa: F401  (Evaluation re-exported)
 from losszoo.training.store import write_atomic
@@ -264,53 +264,67 @@ def epoch_order(run: Run) -> torch.Tensor:
 
 def fit(run: Run, on_epoch: OnEpoch | None = None, prune: Prune | None = None) -> Fit:
     """Train epoch by epoch; keep the epoch ``select_by`` picks (the last with ``select_by: last``)."""
-    train = run.config["train"]
-    model, loss, optimizer, kind = run.model, run.loss, run.optimizer, run.kind
     x_train, y_train = run.data.train.x.to(run.device), run.data.train.y.to(run.device)
     outcome = Fit()
     run.folder.mkdir(parents=True, exist_ok=True)
     log = (run.folder / "metrics.jsonl").open("w")
     started = time.perf_counter()
     try:
-        for epoch in range(1, train["epochs"] + 1):
-            lr = optimizer.param_groups[0]["lr"]
-            order = epoch_order(run)
-            total = torch.zeros((), device=run.device)
-            for start, stop in batch_bounds(len(order), train["batch_size"]):
-                index = order[start:stop]
-                with run.autocast():
-                    value = loss(kind.loss_input(model(x_train[index])), y_train[index])
-                if epoch == 1 and start == 0:
-                    check_first_value(value, run.loss_entry.name)
-                optimizer.zero_grad(set_to_none=True)
-                if run.scaler is None:
-                    value.backward()
-                else:
-                    run.scaler.scale(value).backward()
-                    run.scaler.unscale_(optimizer)
-                if train["grad_clip"]:
-                    nn.utils.clip_grad_norm_(run.params, train["grad_clip"])
-                if run.scaler is None:
-                    optimizer.step()
-                else:
-                    run.scaler.step(optimizer)
-                    run.scaler.update()
-                total += value.detach().float() * len(index)
-            if run.scheduler is not None:
-                run.scheduler.step()
-            outcome.epochs_run = epoch
-            outcome.samples += len(order)
-            train_loss = (total / len(order)).item()  # one CPU-GPU sync per epoch, not per step
-            if not math.isfinite(train_loss):
-                raise Diverged(f"non-finite train loss at epoch {epoch}")
-            if end_epoch(run, outcome, log, epoch, lr, train_loss, on_epoch, prune):
-                break
+        with checked_once(run, y_train):
+            _epochs(run, x_train, y_train, outcome, log, on_epoch, prune)
     except Diverged as problem:
         outcome.status, outcome.error = "diverged", str(problem)
     finally:
         log.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def checked_once(run: Run, labels: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Class labels all in range are checked here once, not by the loss at every step."""
+    if run.loss_entry.target_kind in ("labels", "masks") and run.data.num_classes and labels_in_range(
+            labels, run.data.num_classes):
+        return labels_checked()
+    return contextlib.nullcontext()
+
+
+def _epochs(run: Run, x_train: torch.Tensor, y_train: torch.Tensor, outcome: Fit, log: Any,
+            on_epoch: OnEpoch | None, prune: Prune | None) -> None:
+    train = run.config["train"]
+    model, loss, optimizer, kind = run.model, run.loss, run.optimizer, run.kind
+    for epoch in range(1, train["epochs"] + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        order = epoch_order(run)
+        total = torch.zeros((), device=run.device)
+        for start, stop in batch_bounds(len(order), train["batch_size"]):
+            index = order[start:stop]
+            with run.autocast():
+                value = loss(kind.loss_input(model(x_train[index])), y_train[index])
+            if epoch == 1 and start == 0:
+                check_first_value(value, run.loss_entry.name)
+            optimizer.zero_grad(set_to_none=True)
+            if run.scaler is None:
+                value.backward()
+            else:
+                run.scaler.scale(value).backward()
+                run.scaler.unscale_(optimizer)
+            if train["grad_clip"]:
+                nn.utils.clip_grad_norm_(run.params, train["grad_clip"])
+            if run.scaler is None:
+                optimizer.step()
+            else:
+                run.scaler.step(optimizer)
+                run.scaler.update()
+            total.add_(value.detach(), alpha=len(index))
+        if run.scheduler is not None:
+            run.scheduler.step()
+        outcome.epochs_run = epoch
+        outcome.samples += len(order)
+        train_loss = (total / len(order)).item()  # one CPU-GPU sync per epoch, not per step
+        if not math.isfinite(train_loss):
+            raise Diverged(f"non-finite train loss at epoch {epoch}")
+        if end_epoch(run, outcome, log, epoch, lr, train_loss, on_epoch, prune):
+            break
 
 
 def end_epoch(run: Run, outcome: Fit, log: Any, epoch: int, lr: float, train_loss: float,
@@ -331,7 +345,7 @@ def end_epoch(run: Run, outcome: Fit, log: Any, epoch: int, lr: float, train_los
     if run.select is None or is_better(current, outcome.best_value, run.higher):
         outcome.best_value, outcome.best_epoch, outcome.best_val, outcome.stale = current, epoch, val, 0
         outcome.fitted = fitted
-        outcome.best_state = (copy.deepcopy(run.model.state_dict()), copy.deepcopy(run.loss.state_dict()))
+        outcome.best_state = (_state_copy(run.model), _state_copy(run.loss))
     else:
         outcome.stale += 1
     if train.get("save_every") and epoch % train["save_every"] == 0:
@@ -346,6 +360,11 @@ def end_epoch(run: Run, outcome: Fit, log: Any, epoch: int, lr: float, train_los
         outcome.status, outcome.error = "pruned", f"pruned after epoch {epoch}: below the median of earlier trials"
         return True
     return False
+
+
+def _state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``module``'s weights and buffers (cheaper than deepcopy, which copies each tensor's Python state)."""
+    return {key: value.detach().clone() for key, value in module.state_dict().items()}
 
 
 def finish(run: Run, outcome: Fit) -> dict[str, Any]:
