@@ -137,6 +137,8 @@ def test_show_arcface_prints_formula_and_every_hyperparameter():
     assert "in (0, 1.5708)" in outcome.output  # margin: radians below a right angle
     assert "> 0" in outcome.output  # scale
     assert "losses:" in outcome.output and "name: arcface" in outcome.output  # the recipe snippet
+    assert re.search(r"stacks\s+yes", outcome.output)  # entry.stackable, as train.stack reads it
+    assert re.search(r"stacks\s+no", invoke("show", "dice").output)
 
 
 @pytest.mark.parametrize("name", ["digits", "mlp", "map_at_r"])

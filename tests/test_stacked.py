@@ -277,3 +277,12 @@ def test_members_of_different_sizes_train_in_separate_stacks(tmp_path, stacks):
     assert stacks == [[0, 2], [1]] and sorted(finished) == [0, 1, 2]
     for i in range(3):
         assert_same_run(tmp_path, i, singles[i], outcomes[i])
+
+
+def test_an_auto_stack_is_split_to_fit_the_memory_budget(tmp_path, stacks, monkeypatch):
+    monkeypatch.setattr(stacked, "stack_size_limit", lambda configs, device: 2)  # two members fit, not three
+    configs = configs_of(digits())
+    singles, outcomes = train_both(configs, tmp_path)
+    assert stacks == [[0, 1], [2]]
+    for i in range(3):
+        assert_same_run(tmp_path, i, singles[i], outcomes[i])

@@ -56,6 +56,9 @@ def _facts(entry: Entry) -> list[tuple[str, str]]:
         rows.append(("formula", entry.formula))
     if getattr(entry, "elementwise", False):
         rows.append(("reduction", "mean | sum | none"))
+    if entry.kind == "loss":
+        rows.append(("stacks", "yes: seeds train together (train.stack)" if entry.stackable
+                     else "no: its runs train one by one"))
     if entry.paper:
         rows.append(("paper", entry.paper))
     if entry.reference:

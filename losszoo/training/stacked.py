@@ -347,11 +347,21 @@ def train_stack(configs: list[dict[str, Any]], folders: list[Path], on_epoch: St
             torch.set_num_threads(group[0].config["train"].get("threads", 1))
             if isinstance(layers, str):
                 _train_alone(group[0], on_epoch, prune, on_finish)
-            else:
-                _train_together(group, layers, on_epoch, prune, on_finish)
+                continue
+            for part in _fitting(group):
+                _train_together(part, layers, on_epoch, prune, on_finish)
     finally:
         torch.set_num_threads(threads)
     return [m.outcome for m in members]
+
+
+def _fitting(group: list[_Member]) -> list[list[_Member]]:
+    """``train.stack: auto`` stacks split to fit half the free memory of their device (``stack_size_limit``);
+    an explicit ``train.stack: N`` is the user's to size."""
+    if group[0].config["train"].get("stack", "auto") != "auto":
+        return [group]
+    size = stack_size_limit([m.config for m in group], str(group[0].run.device))
+    return [group[start:start + size] for start in range(0, len(group), size)]
 
 
 def _groups(members: list[_Member]) -> list[tuple[list[_Member], Any]]:
