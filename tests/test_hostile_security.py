@@ -157,6 +157,41 @@ def test_compare_ranks_a_plugin_metric_by_the_direction_its_runs_recorded(tmp_pa
     assert rows[best]["best"] and not rows["low" if higher else "high"]["best"]
 
 
+def test_a_result_that_names_another_folder_is_skipped_and_never_followed(tmp_path):
+    """A shared result.json with run_id '../../secret' must not make `report` read (and embed) files there."""
+    root = tmp_path / "runs"
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "private.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    for seed, value in enumerate([0.1, 0.2, 0.3]):
+        honest = _result("low", seed, value, "my_plugin_error", False)
+        folder = root / "plug" / honest["run_id"]
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(honest))
+    hostile = {**_result("high", 0, 0.5, "my_plugin_error", False), "run_id": "../../secret"}
+    (root / "plug" / "high-0").mkdir()
+    (root / "plug" / "high-0" / "result.json").write_text(json.dumps(hostile))
+    outcome = invoke("report", "plug", "--runs-dir", root, "-o", tmp_path / "report.html")
+    assert_clean_exit(outcome, 0)
+    assert "names run '../../secret', not its folder" in flat(outcome)
+    assert "private.png" not in (tmp_path / "report.html").read_text()
+
+
+def test_a_renamed_experiment_folder_is_read_where_it_lies(tmp_path):
+    root = tmp_path / "runs"
+    for seed, value in enumerate([0.1, 0.2, 0.3]):
+        result = _result("low", seed, value, "my_plugin_error", False)
+        folder = root / "renamed" / result["run_id"]  # written as experiment "plug", then moved
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(result))
+        (folder / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "val": {"my_plugin_error": value}}) + "\n")
+    outcome = invoke("compare", "renamed", "--runs-dir", root, "--format", "json")
+    assert_clean_exit(outcome, 0)
+    from losszoo.training.store import iter_results
+
+    assert {r["experiment"] for r in iter_results(root)[0]} == {"renamed"}
+
+
 # --- a recipe cannot exhaust the machine ---------------------------------------------------------
 
 

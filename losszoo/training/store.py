@@ -159,7 +159,11 @@ def _read_results(root: Path, experiments: list[str] | None, results: list, skip
                     skipped.append((Path(entry.path), "a file where a run folder should be"))
                     continue
                 result, why = _read(entry.path)
+                if result is not None and result["run_id"] != entry.name:
+                    result, why = None, (f"result.json names run {str(result['run_id'])[:80]!r}, not its folder "
+                                         "(a run folder is named by its run id; moved or edited?)")
                 if result is None:
                     skipped.append((Path(entry.path), why))
                 else:
+                    result["experiment"] = folder.name  # where it lies: readers find its files there
                     results.append(result)
