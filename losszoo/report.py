@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import shlex
 import tempfile
 from html import escape
 from pathlib import Path
@@ -55,14 +56,27 @@ def _plots(loaded: Loaded) -> list[str]:
 
 
 def _recipes(loaded: Loaded) -> str:
+    from losszoo.training.store import saved_recipe
+
     parts = []
     for experiment in loaded.experiments:
-        saved = loaded.root / experiment / "recipe.yaml"
-        command = f"losszoo train {saved if saved.is_file() else 'RECIPE.yaml'} --runs-dir {loaded.root}"
-        text = saved.read_text(encoding="utf-8", errors="replace") if saved.is_file() else (
-            "(no recipe.yaml saved with these runs: each run's resolved config is listed under Provenance)")
-        parts.append(f"<h3>{escape(experiment)}</h3><pre>{escape(text)}</pre><pre>{escape(command)}</pre>")
+        saved = saved_recipe(loaded.root, experiment)
+        text = saved["text"] if saved else (
+            "(no recipe kept with these runs: each run's resolved config is listed under Provenance)")
+        where = f"from {saved['source']}" if saved else ""
+        parts.append(f"<h3>{escape(experiment)}</h3><p>{escape(where)}</p><pre>{escape(text)}</pre>")
     return "\n".join(parts)
+
+
+def _train_command(loaded: Loaded, experiment: str) -> str:
+    """The command that trained ``experiment``, as ``losszoo train`` kept it (its recipe's path, --set)."""
+    from losszoo.training.store import saved_recipe
+
+    saved = saved_recipe(loaded.root, experiment)
+    if saved is None or saved["source"] == "<recipe>":
+        return f"losszoo train RECIPE.yaml --runs-dir {shlex.quote(str(loaded.root))}  # {experiment}'s recipe"
+    sets = "".join(f" --set {shlex.quote(str(o))}" for o in saved.get("overrides") or [])
+    return f"losszoo train {shlex.quote(saved['source'])}{sets} --runs-dir {shlex.quote(str(loaded.root))}"
 
 
 def _landscape(loaded: Loaded) -> str:
@@ -112,7 +126,7 @@ def render_report(loaded: Loaded, title: str) -> str:
     experiments = " ".join(loaded.experiments)
     commands = "\n".join([
         f"pip install losszoo=={losszoo.__version__}",
-        *(f"losszoo train {loaded.root / e / 'recipe.yaml'}" for e in loaded.experiments),
+        *(_train_command(loaded, e) for e in loaded.experiments),
         f"losszoo compare {experiments} --ci --plot comparison.png",
         f"losszoo report {experiments} -o report.html",
     ])

@@ -46,12 +46,24 @@ def test_the_report_is_one_file_with_every_section_and_no_link_out(report):
 
 def test_user_text_is_escaped(tmp_path):
     runs = tmp_path / "runs"
-    losszoo.train({"experiment": "esc", "dataset": "iris", "loss": "cross_entropy", "train": {"epochs": 1}},
-                  runs_dir=runs)
-    (runs / "esc" / "recipe.yaml").write_text("# <script>alert(1)</script>\ndataset: iris\n")
+    recipe = tmp_path / "esc.yaml"
+    recipe.write_text("# <script>alert(1)</script>\ndataset: iris\nloss: cross_entropy\ntrain: {epochs: 1}\n")
+    losszoo.train(recipe, runs_dir=runs)
     out = tmp_path / "r.html"
     assert CliRunner().invoke(app, ["report", "esc", "-o", str(out), "--runs-dir", str(runs)]).exit_code == 0
     assert "<script>" not in out.read_text() and "&lt;script&gt;" in out.read_text()
+
+
+def test_the_recipe_and_the_command_that_trained_it_are_kept_with_the_runs(tmp_path):
+    runs, recipe = tmp_path / "runs", tmp_path / "kept.yaml"
+    recipe.write_text("# why: a quick look\ndataset: iris\nlosses: [cross_entropy]\ntrain: {epochs: 3}\n")
+    losszoo.train(recipe, ["train.epochs=1"], runs_dir=runs)
+    out = tmp_path / "r.html"
+    outcome = CliRunner().invoke(app, ["report", "kept", "-o", str(out), "--runs-dir", str(runs)])
+    assert outcome.exit_code == 0 and "skipped" not in outcome.output  # the kept recipe is no run folder
+    html = out.read_text()
+    assert "# why: a quick look" in html  # the recipe as written, comments included
+    assert f"losszoo train {recipe} --set train.epochs=1 --runs-dir {runs}" in html
 
 
 @pytest.mark.parametrize("name", ["report.txt", "missing-folder/x/", "."])

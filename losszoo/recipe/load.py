@@ -48,6 +48,8 @@ class Recipe:
     plugins: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # data read with something skipped, for the user
     studies: list[Any] = field(default_factory=list)  # recipe.tune.Study: with tune:, the runs come from these
+    text: str = ""  # the recipe as written (a dict: as YAML), kept with its runs for the report
+    overrides: list[str] = field(default_factory=list)  # the --set arguments it was loaded with
 
     @property
     def planned(self) -> int:
@@ -57,18 +59,18 @@ class Recipe:
 
 def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Validate ``recipe`` (a path or a dict) with ``--set`` overrides and expand its runs."""
-    data, positions, source, base_dir = _read(recipe)
+    data, positions, source, base_dir, text = _read(recipe)
     problems = Problems(source, positions)
     if data is None:
         raise RecipeError([f"{source}: the recipe is empty; it needs at least `dataset:` and `loss:`"])
     if not isinstance(data, dict):
         raise RecipeError([f"{source}:1 (recipe): must be a mapping of keys such as dataset: and losses:"])
     data = json.loads(json.dumps(data))  # a private copy that --set may change
-    for text in overrides:
-        path, value = parse_override(text)
+    for override in overrides:
+        path, value = parse_override(override)
         if path[0] == "model" and len(path) > 1:
             data.setdefault("model", DEFAULT_MODEL)
-        apply_override(data, path, value, text, TOP_KEYS)
+        apply_override(data, path, value, override, TOP_KEYS)
         problems.moved[path] = "--set"
 
     for key in data:
@@ -105,7 +107,7 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
     studies = studies_of(block, specs, written, problems) if block is not None else []
     problems.raise_if_any()
     return Recipe(experiment, source, base_dir, [] if studies else specs, list(data.get("plugins") or []),
-                  problems.warnings, studies)
+                  problems.warnings, studies, text, list(overrides))
 
 
 def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[str], problems: Problems,
@@ -195,9 +197,11 @@ def _label(loss: Named) -> str:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _read(recipe: str | Path | dict[str, Any]) -> tuple[Any, dict[NodePath, int], str, Path]:
+def _read(recipe: str | Path | dict[str, Any]) -> tuple[Any, dict[NodePath, int], str, Path, str]:
+    """The recipe's data, the line of each node, its name, the folder its paths are relative to, its text."""
     if isinstance(recipe, dict):
-        return recipe, {}, "<recipe>", Path.cwd()
+        plain = json.loads(json.dumps(recipe, default=str))  # tuples and paths as YAML can write them
+        return recipe, {}, "<recipe>", Path.cwd(), yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
     path = Path(recipe)
     if path.is_dir():
         raise RecipeError([f"{path}: is a folder; give a recipe file such as {path / 'recipe.yaml'}"])
@@ -219,7 +223,7 @@ def _read(recipe: str | Path | dict[str, Any]) -> tuple[Any, dict[NodePath, int]
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise RecipeError([f"{path}{line}: malformed YAML: {problem}"]) from None
-    return data, positions, str(path), path.parent.resolve()
+    return data, positions, str(path), path.parent.resolve(), text
 
 
 def _load_plugins(data: dict[str, Any], base_dir: Path, problems: Problems) -> list[str]:

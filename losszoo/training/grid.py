@@ -49,6 +49,7 @@ from losszoo.training.store import (
     is_completed,
     read_result,
     result_signature,
+    save_recipe,
     unusable,
     write_atomic,
     write_json,
@@ -76,6 +77,8 @@ def train_grid(recipe: Recipe, root: Path, force: bool = False, jobs: int = 1, a
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     backend = open_backend(recipe, root, jobs, address)
     try:
+        source = recipe.source if recipe.source == "<recipe>" else str(Path(recipe.source).resolve())
+        save_recipe(root, recipe.experiment, source, recipe.text, recipe.overrides)
         if recipe.studies:
             from losszoo.training.tune import run_studies
 

@@ -167,3 +167,23 @@ def _read_results(root: Path, experiments: list[str] | None, results: list, skip
                 else:
                     result["experiment"] = folder.name  # where it lies: readers find its files there
                     results.append(result)
+
+
+#: Beside an experiment's runs (hidden, so that readers of run folders pass it by): the recipe last trained there.
+RECIPE_FILE = ".recipe.json"
+
+
+def save_recipe(root: Path, experiment: str, source: str, text: str, overrides: list[str]) -> None:
+    """Keep the recipe ``losszoo train`` was given (its text, where it was, its --set arguments) with the
+    experiment's runs, for the report's Recipes and Reproduce sections; data, never read as a recipe."""
+    write_json(root / experiment / RECIPE_FILE, {"source": source, "overrides": overrides, "text": text})
+
+
+def saved_recipe(root: Path, experiment: str) -> dict[str, Any] | None:
+    """What ``save_recipe`` kept, or None (runs trained before it, or a damaged file)."""
+    try:
+        record = json.loads((root / experiment / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(record, dict) and isinstance(record.get("text"), str) and isinstance(record.get("source"), str)
+    return record if ok and isinstance(record.get("overrides", []), list) else None
