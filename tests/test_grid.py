@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from losszoo.errors import RunError
+from losszoo.errors import LosszooError, RunError
 from losszoo.recipe.load import load_recipe
 from losszoo.registry import LOSSES
 from losszoo.training.backends.processes import STOP_GRACE
@@ -368,6 +368,35 @@ def test_dask_workers_train_and_this_process_writes_the_run_store(tmp_path, monk
     again = Recorder()
     train_grid(recipe, Path("runs"), address=address, reporter=again)
     assert all(e[0] == "finish" and e[3] for e in again.events)
+
+
+def test_dask_brings_back_every_file_a_local_run_writes(tmp_path, dask_scheduler):
+    """Checkpoints kept by save_every, TensorBoard events, the 2-D embedding picture: what a run writes
+    locally, a Dask worker's run writes too."""
+    pytest.importorskip("tensorboard")
+    address, _ = dask_scheduler
+    recipe = load_recipe({"experiment": "grid", "dataset": "digits", "loss": "arcface", "seeds": [0],
+                          "model": {"name": "mlp", "hidden": [16], "embedding_dim": 2},
+                          "train": {"epochs": 2, "save_every": 1, "log": ["tensorboard"]}})
+    (remote,) = train_grid(recipe, tmp_path / "remote", address=address)
+    (local,) = train_grid(recipe, tmp_path / "local")
+    assert remote["status"] == local["status"] == "completed"
+
+    def files(root):
+        folder = folder_of(root, recipe.runs[0])
+        return sorted(str(p.relative_to(folder).parent / p.name.split(".")[0]) for p in folder.rglob("*")
+                      if p.is_file())  # event files carry host and time in their names
+
+    assert files(tmp_path / "remote") == files(tmp_path / "local")
+    assert {"checkpoints/epoch-0001", "embeddings", "tensorboard/events"} <= set(files(tmp_path / "remote"))
+
+
+def test_dask_with_mlflow_needs_a_tracking_server_before_any_work(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(LosszooError, match="MLFLOW_TRACKING_URI"):
+        train_grid(tiny(train={"epochs": 1, "log": ["mlflow"]}), tmp_path / "runs", address="tcp://127.0.0.1:1")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_an_unreachable_scheduler_fails_fast_with_a_clear_message(tmp_path):

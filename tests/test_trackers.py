@@ -71,3 +71,29 @@ def test_an_unknown_tracker_is_an_error():
     with pytest.raises(RecipeError) as caught:
         load_recipe({**RECIPE, "train": {"log": ["wandb"]}})
     assert "train.log[0]: must be one of tensorboard, mlflow, got 'wandb'" in caught.value.problems[0]
+
+
+@pytest.mark.parametrize(("stack", "raised", "status"), [("off", RuntimeError, "FAILED"),
+                                                         ("auto", RuntimeError, "FAILED"),
+                                                         ("off", KeyboardInterrupt, "FAILED")])
+def test_a_run_that_ends_in_an_error_still_closes_its_mlflow_run(tmp_path, monkeypatch, stack, raised, status):
+    mlflow = pytest.importorskip("mlflow")
+    from losszoo.training import trainer
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    real = trainer.evaluate
+
+    def second_epoch_fails(*args, **kwargs):
+        if trainer.evaluate.calls == 1:
+            raise raised("the disk went away")
+        trainer.evaluate.calls += 1
+        return real(*args, **kwargs)
+
+    second_epoch_fails.calls = 0
+    monkeypatch.setattr(trainer, "evaluate", second_epoch_fails)
+    recipe = {**RECIPE, "train": {**RECIPE["train"], "log": ["mlflow"], "stack": stack}}
+    (result,) = losszoo.train(recipe, runs_dir=tmp_path)  # a KeyboardInterrupt no SIGINT sent: a failure
+    assert result["status"] == "failed"
+    mlflow.set_tracking_uri(f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}")
+    (state,) = mlflow.search_runs(experiment_names=["logged"])["status"]
+    assert state == status  # not RUNNING forever

@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from losszoo.recipe.load import Recipe
@@ -270,13 +270,12 @@ def _write_run_files(folder: Path, files: dict[str, bytes], result: dict[str, An
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "result.json").unlink(missing_ok=True)
     for name in RUN_FILES:
-        if name in files:
-            write_atomic(folder / name, files[name])
-        elif name != "config.yaml":
+        if name not in files and name != "config.yaml":
             (folder / name).unlink(missing_ok=True)  # left by an earlier attempt, not this one's
     for name, data in files.items():
-        if name.startswith("checkpoints/") and "/" not in name[len("checkpoints/"):]:
-            write_atomic(folder / name, data)
+        parts = PurePosixPath(name).parts
+        if parts and not PurePosixPath(name).is_absolute() and ".." not in parts and name != "result.json":
+            write_atomic(folder.joinpath(*parts), data)  # never outside the run folder
     write_json(folder / "result.json", result)
 
 

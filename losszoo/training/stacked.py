@@ -46,7 +46,7 @@ StackOnEpoch = Callable[[int, int, int, float, str, "float | None"], None]
 #: prune(i, epoch, val metrics) -> stop member ``i`` now?
 StackPrune = Callable[[int, int, dict[str, float]], bool]
 #: on_finish(i, outcome): member ``i`` is done (what train_run returns, or the exception it would raise).
-StackOnFinish = Callable[[int, "dict[str, Any] | Exception"], None]
+StackOnFinish = Callable[[int, "dict[str, Any] | BaseException"], None]
 
 def stack_size_limit(configs: list[dict[str, Any]], device: str = "cpu", budget_bytes: int | None = None) -> int:
     """How many of ``configs`` (runs of one key) fit ``budget_bytes`` in one stack, at least 1; the default
@@ -316,12 +316,12 @@ class _Member:
     run: Any = None  # trainer.Run, once set up
     fit: Any = None  # trainer.Fit
     log: IO[str] | None = None
-    outcome: dict[str, Any] | Exception | None = None  # what train_run returns, or the exception it raises
+    outcome: dict[str, Any] | BaseException | None = None  # what train_run returns, or the exception it raises
 
 
 def train_stack(configs: list[dict[str, Any]], folders: list[Path], on_epoch: StackOnEpoch | None = None,
                 prune: StackPrune | None = None, on_finish: StackOnFinish | None = None
-                ) -> list[dict[str, Any] | Exception]:
+                ) -> list[dict[str, Any] | BaseException]:
     """Train the runs together and write each folder as ``train_run`` would; return, for each config, what
     ``train_run`` returns, or the exception it would have raised (record that run failed, as ``run_one`` does).
 
@@ -341,7 +341,7 @@ def train_stack(configs: list[dict[str, Any]], folders: list[Path], on_epoch: St
             if stack_problem(member.config) is None:
                 try:
                     member.run, member.fit = trainer.setup(member.config, member.folder), trainer.Fit()
-                except Exception as error:  # the setup train_run would have raised in
+                except (Exception, SystemExit) as error:  # the setup train_run would have raised in
                     _done(member, error, on_finish)
         for group, layers in _groups([m for m in members if m.outcome is None]):
             torch.set_num_threads(group[0].config["train"].get("threads", 1))
@@ -350,6 +350,13 @@ def train_stack(configs: list[dict[str, Any]], folders: list[Path], on_epoch: St
                 continue
             for part in _fitting(group):
                 _train_together(part, layers, on_epoch, prune, on_finish)
+    except KeyboardInterrupt:
+        from losszoo.training import interrupts
+
+        for member in members:
+            if member.run is not None and member.run.trackers is not None:
+                member.run.trackers.abort(interrupts.received())  # nothing after a member's finish
+        raise
     finally:
         torch.set_num_threads(threads)
     return [m.outcome for m in members]
@@ -394,14 +401,15 @@ def _signature(run: Any) -> tuple:
 def _train_alone(member: _Member, on_epoch: StackOnEpoch | None, prune: StackPrune | None,
                  on_finish: StackOnFinish | None) -> None:
     """``train_run``'s steps, set-up included: seeded afresh, a model with dropout draws what it would alone."""
-    from losszoo.training.trainer import finish, fit, setup
+    from losszoo.training.trainer import finish, fit, setup, trackers_closed
 
     i = member.index
     try:
         run = setup(member.config, member.folder)
-        outcome = finish(run, fit(run, on_epoch and (lambda *a: on_epoch(i, *a)),
-                                  prune and (lambda epoch, val: prune(i, epoch, val))))
-    except Exception as error:
+        with trackers_closed(run):
+            outcome = finish(run, fit(run, on_epoch and (lambda *a: on_epoch(i, *a)),
+                                      prune and (lambda epoch, val: prune(i, epoch, val))))
+    except (Exception, SystemExit) as error:  # a plugin's sys.exit fails this run only, as in runner._train_one
         outcome = error
     _done(member, outcome, on_finish)
 
@@ -536,7 +544,9 @@ def _close(member: _Member, stack: _Stack, j: int, n: int, error: Exception | No
     _done(member, outcome, on_finish)
 
 
-def _done(member: _Member, outcome: dict[str, Any] | Exception, on_finish: StackOnFinish | None) -> None:
+def _done(member: _Member, outcome: dict[str, Any] | BaseException, on_finish: StackOnFinish | None) -> None:
     member.outcome = outcome
+    if isinstance(outcome, BaseException) and member.run is not None and member.run.trackers is not None:
+        member.run.trackers.abort(interrupted=False)
     if on_finish is not None:
         on_finish(member.index, outcome)

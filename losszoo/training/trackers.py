@@ -52,14 +52,25 @@ class Trackers:
 
     def __init__(self, names: list[str], config: dict[str, Any], folder: Path):
         self.loggers = [_OPEN[name](config, folder) for name in names]
+        self.closed = False
 
     def epoch(self, epoch: int, train_loss: float, lr: float, val: dict[str, float]) -> None:
         for logger in self.loggers:
             logger.epoch(epoch, train_loss, lr, val)
 
     def finish(self, status: str, metrics: dict[str, dict[str, float]]) -> None:
+        self.closed = True
         for logger in self.loggers:
             logger.finish(status, metrics)
+
+    def abort(self, interrupted: bool) -> None:
+        """The run ended by an error or a Ctrl-C before ``finish``: close the event files, and mark the
+        MLflow run KILLED or FAILED (not RUNNING forever). Once; nothing after ``finish``."""
+        if self.closed:
+            return
+        self.closed = True
+        for logger in self.loggers:
+            logger.abort(interrupted)
 
 
 class _TensorBoard:
@@ -81,6 +92,9 @@ class _TensorBoard:
         test = {f"test/{k}": v for k, v in metrics.get("test", {}).items()}
         # add_hparams writes the final metrics beside the hyperparameters (TensorBoard's HParams tab)
         self.writer.add_hparams(self.params, test or {"test/none": 0.0}, run_name=".")
+        self.writer.close()
+
+    def abort(self, interrupted: bool) -> None:
         self.writer.close()
 
 
@@ -109,6 +123,9 @@ class _MLflow:
         for name, value in metrics.get("test", {}).items():
             self.client.log_metric(self.run_id, f"test_{name}", value)
         self.client.set_terminated(self.run_id, "FINISHED" if status == "completed" else "FAILED")
+
+    def abort(self, interrupted: bool) -> None:
+        self.client.set_terminated(self.run_id, "KILLED" if interrupted else "FAILED")
 
 
 _OPEN = {"tensorboard": _TensorBoard, "mlflow": _MLflow}

@@ -17,7 +17,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -451,6 +451,21 @@ def train_run(config: dict[str, Any], run_dir: Path, on_epoch: OnEpoch | None = 
     torch.set_num_threads(config["train"].get("threads", 1))
     try:
         run = setup(config, run_dir)
-        return finish(run, fit(run, on_epoch, prune))
+        with trackers_closed(run):
+            return finish(run, fit(run, on_epoch, prune))
     finally:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def trackers_closed(run: Run) -> Iterator[None]:
+    """A run that raises (an error, a Ctrl-C) still closes its trackers, as FAILED or KILLED."""
+    try:
+        yield
+    except BaseException as error:
+        if run.trackers is not None:
+            from losszoo.training import interrupts
+
+            with contextlib.suppress(Exception):  # the run's own error is the one to report
+                run.trackers.abort(isinstance(error, KeyboardInterrupt) and interrupts.received())
+        raise

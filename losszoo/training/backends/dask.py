@@ -1,8 +1,8 @@
 """The Dask backend: runs as tasks on a Dask distributed cluster (``--address``).
 
 Needs ``pip install 'losszoo[dask]'``. Each worker trains into a temporary
-folder and returns the result with the run's files (config.yaml,
-metrics.jsonl, checkpoint.pt); this process writes them into the run store,
+folder and returns the result with every file of the run's folder (config.yaml,
+metrics.jsonl, checkpoints, pictures, TensorBoard events); this process writes them into the run store,
 so workers need no shared disk, only losszoo and the recipe's plugins
 importable. A worker process trains one run at a time (seeding is
 process-wide, so two runs in threads of one process would draw from each
@@ -14,6 +14,7 @@ task already training finishes on its worker; its result is dropped).
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import re
 import tempfile
@@ -33,7 +34,7 @@ from losszoo.training.store import write_atomic
 
 #: Seconds to reach a Dask scheduler before giving up with a RunError.
 CONNECT_TIMEOUT = 5.0
-#: The files of a run folder a Dask worker ships back (result.json is written from the result).
+#: The files every run folder may hold: an earlier attempt's that this one did not write are removed.
 RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt", "last.pt")
 _ADDRESS = re.compile(r"(?:(tcp|tls|ucx|inproc|ws|wss)://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?/?")
 
@@ -47,9 +48,23 @@ def check_address(address: str) -> None:
                            "(scheme://host:port)")
 
 
+def _mlflow_uri(recipe: Recipe) -> str | None:
+    """The tracking URI workers log to when the recipe logs to MLflow; a LosszooError before any work when it
+    has none (the SQLite store beside the runs would be in a worker's temporary folder, then lost)."""
+    configs = [r.config for r in recipe.runs] + [s.base for s in recipe.studies]
+    if not any("mlflow" in (c["train"].get("log") or []) for c in configs):
+        return None
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise LosszooError("--address with train.log: mlflow needs MLFLOW_TRACKING_URI set to a tracking server "
+                           "the workers reach (the local store beside the runs is on this machine only)")
+    return uri
+
+
 class Dask(Backend):
     def __init__(self, address: str, jobs: int, root: Path, recipe: Recipe):
         check_address(address)
+        self.mlflow_uri = _mlflow_uri(recipe)
         self.root = root
         try:
             import distributed
@@ -75,7 +90,7 @@ class Dask(Backend):
             folder = run_dir_of(self.root, run)
             (folder / "result.json").unlink(missing_ok=True)
             write_atomic(folder / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
-        future = self.client.submit(_train_remote, runs, self.plugins, self.topic,
+        future = self.client.submit(_train_remote, runs, self.plugins, self.topic, self.mlflow_uri,
                                     key=f"losszoo-{runs[0].run_id}-{uuid.uuid4().hex[:8]}", pure=False)
         self.futures[runs[0].run_id] = (runs, future)
 
@@ -127,10 +142,10 @@ class Dask(Backend):
 _ONE_RUN_AT_A_TIME = threading.Lock()
 
 
-def _train_remote(runs: list[RunSpec], plugins: tuple[list[str], str], topic: str
+def _train_remote(runs: list[RunSpec], plugins: tuple[list[str], str], topic: str, mlflow_uri: str | None = None
                   ) -> list[tuple[dict[str, Any], dict[str, bytes]]]:
     """On a Dask worker: train a unit (a run, or runs that stack) in a temporary folder; return each run's
-    result and files."""
+    result and every file of its folder but result.json (this process writes that last)."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -138,6 +153,8 @@ def _train_remote(runs: list[RunSpec], plugins: tuple[list[str], str], topic: st
     def emit(kind: str, run_id: str, *details: Any) -> None:
         worker.log_event(topic, [kind, run_id, *details])
 
+    if mlflow_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = mlflow_uri
     out = []
     with _ONE_RUN_AT_A_TIME, tempfile.TemporaryDirectory(prefix="losszoo-") as tmp:
         if plugins[0]:
@@ -149,9 +166,8 @@ def _train_remote(runs: list[RunSpec], plugins: tuple[list[str], str], topic: st
         results = run_stack(runs, Path(tmp), Forward(emit, finishes=False))
         for run, result in zip(runs, results, strict=True):
             folder = run_dir_of(Path(tmp), run)
-            files = {name: (folder / name).read_bytes() for name in RUN_FILES if (folder / name).is_file()}
-            kept = sorted((folder / "checkpoints").glob("*.pt"))  # train.save_every
-            files.update({f"checkpoints/{p.name}": p.read_bytes() for p in kept})
+            files = {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
+                     if path.is_file() and not path.is_symlink() and path.name != "result.json"}
             files.setdefault("config.yaml", yaml.safe_dump(run.config, sort_keys=False).encode())
             out.append((result, files))
     return out
