@@ -121,3 +121,19 @@ def test_labels_are_unique_on_random_grids():
         comparison = compare_results(results)
         shown = [tuple(sorted(r.label.items())) for r in comparison.rows]
         assert len(shown) == len(set(shown)) == len({r.key for r in comparison.rows})
+
+
+def test_train_metrics_are_columns_and_train_settings_stay_the_config_s():
+    from losszoo.comparison.table import compare_results, lookup
+
+    runs = [result("a", s, 0.9 + 0.01 * s) for s in range(3)]
+    for r in runs:
+        r["metrics"]["train"] = {"accuracy": 0.99, "nll": 0.05}
+    assert lookup(runs[0], "train.nll") == 0.05 and lookup(runs[0], "train.epochs") == 10
+    comparison = compare_results(runs, ["train.nll", "accuracy"])
+    assert comparison.rows[0].cells["train.nll"].mean == pytest.approx(0.05)
+    assert comparison.rows[0].cells["test.accuracy"].n == 3
+    from losszoo.comparison.keys import higher_is_better, value_range
+
+    assert higher_is_better("train.accuracy") and not higher_is_better("train.nll")
+    assert value_range("train.accuracy") == (0.0, 1.0)  # its interval stays within [0, 1] like test's

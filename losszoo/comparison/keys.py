@@ -18,7 +18,7 @@ from losszoo.comparison import labels
 from losszoo.errors import LosszooError
 from losszoo.registry import METRICS
 
-SPLITS = ("test", "val")
+SPLITS = ("test", "val", "train")  # the metrics a result holds; ``train.epochs`` is still the config's
 
 
 _MISSING = object()
@@ -44,12 +44,14 @@ def _walk(node: Any, parts: list[str]) -> Any:
 
 
 def lookup(result: dict[str, Any], key: str) -> Any:
-    """A dotted key of a result: ``test.accuracy`` reads its metrics, ``loss.name`` or
-    ``landscape.trace`` the result itself, and anything else its resolved config
-    (``model.skip``, ``train.epochs``, ``dataset.label_noise``)."""
+    """A dotted key of a result: ``test.accuracy`` (or ``val.``, ``train.``) reads its metrics, ``loss.name``
+    or ``landscape.trace`` the result itself, and anything else its resolved config (``model.skip``,
+    ``train.epochs``, ``dataset.label_noise``)."""
     parts = key.split(".")
     if parts[0] in SPLITS:
         value = _walk(result.get("metrics"), parts)
+        if value is _MISSING and parts[0] == "train":  # not a metric: the recipe's train block
+            value = _walk(result.get("config"), parts)
     else:
         value = _walk(result, parts)
         if value is _MISSING:
