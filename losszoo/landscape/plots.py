@@ -191,8 +191,10 @@ def plot_trajectory(trajectories: list[dict[str, Any]], titles: list[str], path:
         curve_ax.plot(steps, [p["lambda_max"] for p in tr["points"]], marker="o", markersize=3, label="λmax")
         curve_ax.plot(steps, [p["lambda_min"] for p in tr["points"]], marker="o", markersize=3, label="λmin")
         curve_ax.set_yscale("symlog", linthresh=1e-3)
-        curve_ax.set_xticks(steps, [p["name"].removeprefix("epoch ") for p in tr["points"]], fontsize=7)
+        shown = steps[:: max(1, -(-len(steps) // 10))]  # at most 10 tick labels: they stay readable
+        curve_ax.set_xticks(shown, [tr["points"][i]["name"].removeprefix("epoch ") for i in shown], fontsize=7)
         curve_ax.set_xlabel("saved point (epoch)")
+        curve_ax.set_ylabel("Hessian eigenvalue (symlog)")
         share = curve_ax.twinx()
         share.plot(steps, [p["negative_share"] for p in tr["points"]], color="tab:green", linestyle="--",
                    label="negative share")
