@@ -457,3 +457,14 @@ def test_ctrl_c_in_a_stack_records_every_member_interrupted_with_its_epochs(tmp_
     assert not list((tmp_path / "runs").rglob(CLAIM_FILE))
     resumed = train_grid(recipe, tmp_path / "runs")
     assert [r["status"] for r in resumed] == ["completed"] * 4
+
+
+def test_a_claim_file_honours_the_umask_so_that_other_users_can_claim_it_later(tmp_path):
+    old = os.umask(0o002)
+    try:
+        claim = try_claim(tmp_path / "run")
+        assert claim is not None
+        assert (tmp_path / "run" / CLAIM_FILE).stat().st_mode & 0o777 == 0o664
+        claim.release()
+    finally:
+        os.umask(old)

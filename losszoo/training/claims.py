@@ -15,6 +15,7 @@ local disks and on NFS (Linux emulates it with POSIX locks there). Where
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -69,7 +70,10 @@ def try_claim(folder: Path) -> Claim | None:
     if fcntl is None:  # pragma: no cover - Windows
         return Claim(path, None)
     for _ in range(20):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # 0666 less the umask, as the run's files: in a shared runs folder others may claim it later
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # another user's claim file (theirs, live or left by a killed process)
+            fd = os.open(path, os.O_RDONLY)  # a lock needs no write access
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # held by another open file: a live claim
@@ -85,8 +89,9 @@ def try_claim(folder: Path) -> Claim | None:
         if current is None or (current.st_ino, current.st_dev) != (mine.st_ino, mine.st_dev):
             os.close(fd)
             continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        with contextlib.suppress(OSError):  # who holds it, for others' notes; not on another user's file
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
         return Claim(path, fd)
     return None  # pragma: no cover - only under a storm of claims and releases
 
