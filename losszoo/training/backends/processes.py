@@ -68,6 +68,7 @@ class _Worker:
     process: Any
     tasks: Any
     runs: dict[str, RunSpec] = field(default_factory=dict)  # the unit it trains: the runs not yet finished
+    before: dict[str, tuple[int, ...] | None] = field(default_factory=dict)  # each run's result.json when sent
 
 
 class Processes(Backend):
@@ -86,6 +87,7 @@ class Processes(Backend):
     def submit(self, runs: list[RunSpec]) -> None:
         worker = next((w for w in self.workers.values() if not w.runs), None) or self._spawn()
         worker.runs = {run.run_id: run for run in runs}
+        worker.before = {run.run_id: result_signature(run_dir_of(self.root, run)) for run in runs}
         worker.tasks.put(runs)
 
     def _spawn(self) -> _Worker:
@@ -127,7 +129,8 @@ class Processes(Backend):
             worker.tasks.cancel_join_thread()
             for run in worker.runs.values():
                 reason = f"its worker process died (exit code {worker.process.exitcode})"
-                result = record_stopped(run_dir_of(self.root, run), run, "failed", reason)
+                result = record_stopped(run_dir_of(self.root, run), run, "failed", reason,
+                                        before=worker.before.get(run.run_id))  # not an earlier attempt's result
                 emit("finish", run.run_id, result, None)
 
     def stop(self, emit: Emit) -> None:
