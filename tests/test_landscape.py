@@ -350,6 +350,23 @@ def test_the_command_measures_writes_and_merges_into_result_json(trained, tmp_pa
     assert rows and rows[0]["n"] == 2
 
 
+def test_a_run_claimed_by_training_is_skipped_and_its_result_left_alone(trained):
+    from losszoo.training.claims import try_claim
+
+    _, by = trained
+    held, free = by[("cross_entropy", 0)], by[("cross_entropy", 1)]
+    before = (held / "result.json").read_bytes()
+    claim = try_claim(held)  # as `losszoo train --force` holds a run while it trains it again
+    try:
+        result = runner.invoke(app, ["landscape", str(held), str(free), "--budget", "1", "--probe", "64"])
+    finally:
+        claim.release()
+    assert result.exit_code == 0, result.output
+    assert "is held by" in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert (held / "result.json").read_bytes() == before  # no figures merged into a run being retrained
+    assert json.loads((free / "result.json").read_text())["landscape"]["settings"]["probe"] == 64
+
+
 def test_a_run_id_or_an_experiment_finds_runs(trained):
     root, by = trained
     folder = by[("cross_entropy", 0)]

@@ -244,13 +244,19 @@ def measure_runs(runs: list[Run], request: Request, outcome: Outcome, progress: 
     from losszoo.landscape.measure import measure_run, plan_for, write_measurement
 
     outcome.plan = plan_for(_timing(runs, progress), request.budget, request.top_k or 0)
-    outcome.names = run_names(runs)
-    for i, (r, name) in enumerate(zip(runs, outcome.names, strict=True), 1):
+    names = run_names(runs)
+    for i, (r, name) in enumerate(zip(runs, names, strict=True), 1):
         prefix = f"[{i}/{len(runs)}] {r.run_id} {name}"
         with progress.status(prefix) as update:
             measured = measure_run(r, outcome.plan, lambda step, p=prefix: update(f"{p}: {step}"))
-            write_measurement(r, measured, title=f"{r.run_id} {name}")
+            try:
+                write_measurement(r, measured, title=f"{r.run_id} {name}")
+            except BadRun as problem:  # trained again meanwhile: its figures belong to no result; the rest go on
+                outcome.skipped.append(problem)
+                progress.warn(f"skipped {problem}")
+                continue
         outcome.measured.append(measured)
+        outcome.names.append(name)
         progress.note(f"{prefix}: measured in {measured['seconds']['total']:.1f}s -> {r.folder / 'landscape.json'}")
 
 

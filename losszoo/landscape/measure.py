@@ -25,12 +25,12 @@ measured together are measured alike.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,7 +39,7 @@ from losszoo.errors import LosszooError
 from losszoo.landscape import is_saddle
 from losszoo.landscape.flatness import flatness_radius, sam_sharpness
 from losszoo.landscape.hessian import extreme_eigenvalues, hessian_products, hutchinson_trace
-from losszoo.landscape.runs import PROBE_SEED, Run
+from losszoo.landscape.runs import PROBE_SEED, BadRun, Run
 from losszoo.landscape.spectrum import spectral_density, top_eigenvalues
 from losszoo.landscape.surface import Surface, plane, profile
 from losszoo.training.store import read_result, write_json
@@ -310,8 +310,8 @@ def write_measurement(run: Run, measured: dict[str, Any], plots: bool = True, ti
     """``landscape.json`` and the PNGs (titled ``title``) in the run folder; the summary merged into
     ``result.json``. Returns the names of the files written."""
     folder = run.folder
+    merge_summary(folder, summary_entry(measured))  # first: a BadRun when the run is trained again meanwhile
     write_json(folder / "landscape.json", measured)
-    merge_summary(folder, summary_entry(measured))
     written = ["landscape.json", "result.json"]
     if plots:
         from losszoo.landscape.plots import plot_plane, plot_profiles
@@ -335,10 +335,19 @@ def summary_entry(measured: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def merge_summary(folder, values: dict[str, Any]) -> None:
-    """Merge ``values`` into result.json's "landscape" entry, keeping every other key; atomic."""
-    if read_result(folder) is None:
-        raise FileNotFoundError(f"{folder / 'result.json'} is missing or unreadable")
-    result = json.loads((folder / "result.json").read_text())
-    result["landscape"] = {**(result.get("landscape") or {}), **values}
-    write_json(folder / "result.json", result)
+def merge_summary(folder: Path, values: dict[str, Any]) -> None:
+    """Merge ``values`` into result.json's "landscape" entry, keeping every other key; atomic, under the run's
+    claim, so that neither a `train --force` of the run nor another `landscape` rewrites it in between."""
+    from losszoo.training.claims import claim_holder, try_claim
+
+    claim = try_claim(folder)
+    if claim is None:
+        raise BadRun(folder, f"is held by {claim_holder(folder)} (training again?); its figures were "
+                                   "not stored: measure it when that is done")
+    with claim:
+        result = read_result(folder)
+        if result is None or result.get("status") != "completed":
+            raise BadRun(folder, "no longer holds a completed result (trained again since?); its figures "
+                                       "were not stored")
+        result["landscape"] = {**(result.get("landscape") or {}), **values}
+        write_json(folder / "result.json", result)
