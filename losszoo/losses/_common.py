@@ -63,6 +63,17 @@ def check_labels(labels: torch.Tensor, num_classes: int | None, ignore_index: in
         raise ValueError(f"label {bad} is outside [0, {num_classes}) (num_classes={num_classes})")
 
 
+def upcast(x: torch.Tensor) -> torch.Tensor:
+    """Half precision in float32 (sums over classes, pixels or pairs, exponentials and ratios need the
+    range); float32 and float64 as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def no_autocast(x: torch.Tensor) -> torch.autocast:
+    """A context without autocast on ``x``'s device: inside it, matmuls of upcast tensors stay in float32."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def check_reduction(reduction: str) -> str:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")

@@ -19,14 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from losszoo.errors import InvalidParameterError
-from losszoo.losses._common import check_labels, check_reduction, reduce
+from losszoo.losses._common import check_labels, check_reduction, reduce, upcast
 from losszoo.registry import LOSSES
 
 # --------------------------------------------------------------------------- helpers
-
-def _float(logits: torch.Tensor) -> torch.Tensor:
-    """Half-precision logits upcast to float32; float32 and float64 left alone."""
-    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
 def _target_probs_math(
@@ -126,7 +122,7 @@ def _target_prob_loss(logits: torch.Tensor, labels: torch.Tensor, terms: Terms, 
     (and the gradient finite) where ``1 - p_t`` computed as such would be 0;
     see :func:`_target_probs_math`. Costs about what ``log_softmax`` and a gather do.
     """
-    return _TargetProbLoss.apply(_float(logits), labels, terms, reduction)
+    return _TargetProbLoss.apply(upcast(logits), labels, terms, reduction)
 
 
 def _positive_pow(base: torch.Tensor, exponent: float) -> torch.Tensor:
@@ -180,7 +176,7 @@ def focal_loss(
     0.1269
     """
     if alpha is not None:
-        dtype = _float(logits).dtype
+        dtype = upcast(logits).dtype
         alpha = torch.as_tensor(alpha, dtype=dtype, device=logits.device)
         alpha = alpha[labels].unsqueeze(1) if alpha.ndim else alpha
 
@@ -364,7 +360,7 @@ def bi_tempered_loss(
     >>> round(bi_tempered_loss(logits, torch.tensor([0, 1]), t1=1.0, t2=1.0).item(), 4)
     0.1269
     """
-    logits = _float(logits)
+    logits = upcast(logits)
     index = labels.unsqueeze(1)
     if t2 == 1.0:
         log_p = F.log_softmax(logits, dim=1)
@@ -408,7 +404,7 @@ def ldam_loss(
     ``scale`` multiplies the logits after the margin is subtracted from the
     target one (their model feeds it cosine logits, hence the default 30).
     """
-    scaled = scale * _float(logits)
+    scaled = scale * upcast(logits)
     # s (z - Delta_y onehot): the scaled margin goes in at the target, in place on our own product
     shift = (-scale * margins.to(scaled.dtype)[labels]).unsqueeze(1)
     return F.cross_entropy(scaled.scatter_add_(1, labels.unsqueeze(1), shift), labels, reduction=reduction)
@@ -431,8 +427,6 @@ def class_balanced_weights(class_counts: Sequence[int], beta: float = 0.9999) ->
     return [w * len(raw) / total for w in raw]
 
 
-
-
 def class_balanced_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -450,7 +444,7 @@ def class_balanced_loss(
     for the target class and ``-z_c`` otherwise (one-vs-all, summed over classes
     as in the paper). ``mean`` averages over samples, not over the weights.
     """
-    logits = _float(logits)
+    logits = upcast(logits)
     weights = weights.to(logits.dtype)
     if base == "cross_entropy":  # torch's kernel, which multiplies by w_y itself; mean over samples below
         return reduce(F.cross_entropy(logits, labels, weight=weights, reduction="none"), reduction)
@@ -474,7 +468,7 @@ def confidence_penalty_loss(
     >>> round(confidence_penalty_loss(logits, torch.tensor([0]), beta=1.0).item(), 4)
     0.0
     """
-    log_p = F.log_softmax(_float(logits), dim=1)
+    log_p = F.log_softmax(upcast(logits), dim=1)
     # -log p_t + beta sum_c p_c log p_c; nll_loss is -log p_t in one kernel each way
     return reduce(F.nll_loss(log_p, labels, reduction="none") + beta * (log_p.exp() * log_p).sum(dim=1), reduction)
 
@@ -519,7 +513,7 @@ def _constant(cache: dict, values: list[float], logits: torch.Tensor) -> torch.T
     (not a float32 buffer's), and a training step pays a dictionary lookup
     instead of a host-to-device copy.
     """
-    key = (_float(logits).dtype, logits.device)
+    key = (upcast(logits).dtype, logits.device)
     if key not in cache:
         cache[key] = torch.tensor(values, dtype=key[0], device=key[1])
     return cache[key]
@@ -559,7 +553,7 @@ class CrossEntropyLoss(LogitLoss):
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self.check(logits, labels, self.ignore_index)
-        logits = _float(logits)
+        logits = upcast(logits)
         weight = None if self.class_weight is None else self.class_weight.to(logits.dtype)
         return cross_entropy_loss(logits, labels, weight, self.label_smoothing, self.ignore_index, self.reduction)
 

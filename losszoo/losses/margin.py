@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losszoo.losses._common import check_labels, reduce
+from losszoo.losses._common import check_labels, no_autocast, reduce, upcast
 from losszoo.losses.classification import LogitLoss
 from losszoo.registry import LOSSES
 
@@ -51,21 +51,12 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
 
 
-def _float(x: torch.Tensor) -> torch.Tensor:
-    """Half-precision tensors upcast to float32; float32 and float64 left alone."""
-    return x.to(_compute_dtype(x))
-
-
-def _autocast_off(x: torch.Tensor) -> torch.autocast:
-    return torch.autocast(x.device.type, enabled=False)
-
-
 def cosine_logits(embeddings: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Cosine between every embedding ``(N, D)`` and every centre ``(C, D)`` or ``(C, k, D)``.
 
     Returns ``(N, C)`` or ``(N, C, k)``. Zero-norm embeddings give cosines of 0.
     """
-    with _autocast_off(embeddings):
+    with no_autocast(embeddings):
         dtype = torch.promote_types(_compute_dtype(embeddings), _compute_dtype(weight))
         x = F.normalize(embeddings.to(dtype), dim=-1)
         w = F.normalize(weight.to(dtype), dim=-1)
@@ -97,8 +88,8 @@ def _with_target(values: torch.Tensor, labels: torch.Tensor, target: torch.Tenso
 
 
 def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    with _autocast_off(logits):
-        return F.cross_entropy(_float(logits), labels)
+    with no_autocast(logits):
+        return F.cross_entropy(upcast(logits), labels)
 
 
 def _additive_angular_margin(
@@ -240,7 +231,7 @@ def _multiplicative_margin_logits(
 
     Without ``labels`` no margin: ``psi_j = cos theta_j`` for every class (what accuracy is measured on).
     """
-    with _autocast_off(embeddings):
+    with no_autocast(embeddings):
         dtype = torch.promote_types(_compute_dtype(embeddings), _compute_dtype(weight))
         x, w = embeddings.to(dtype), weight.to(dtype)
         angular = cosine_logits(x, w)
@@ -310,7 +301,7 @@ def adacos_next_scale(cosine: torch.Tensor, labels: torch.Tensor, scale: torch.T
     angle of the batch (torch.median: the lower middle value when N is even).
     """
     with torch.no_grad():
-        cosine = _float(cosine.detach())
+        cosine = upcast(cosine.detach())
         others = (scale * cosine).masked_fill(F.one_hot(labels, cosine.shape[1]).bool(), -math.inf)
         log_b_avg = torch.logsumexp(others.flatten(), dim=0) - math.log(cosine.shape[0])
         theta_med = torch.median(torch.acos(_target(cosine, labels).clamp(-1.0, 1.0)))
@@ -423,10 +414,10 @@ def center_loss(
     ``embeddings`` ``(N, D)``, ``centers`` ``(C, D)``. The centres are learned by
     the optimiser (not the paper's separate alpha update rule).
     """
-    with _autocast_off(embeddings):
-        x = _float(embeddings)
+    with no_autocast(embeddings):
+        x = upcast(embeddings)
         spread = (x - centers.to(x.dtype)[labels]).pow(2).sum(dim=1)
-        return F.cross_entropy(_float(logits), labels) + 0.5 * lambda_c * spread.mean()
+        return F.cross_entropy(upcast(logits), labels) + 0.5 * lambda_c * spread.mean()
 
 
 def multi_margin_loss(
@@ -445,7 +436,7 @@ def multi_margin_loss(
     0.25
     """
     # torch's fused kernel is exactly this formula; the docstring example and tests pin it.
-    return F.multi_margin_loss(_float(logits), labels, p=p, margin=margin, reduction=reduction)
+    return F.multi_margin_loss(upcast(logits), labels, p=p, margin=margin, reduction=reduction)
 
 
 def squared_hinge_loss(
@@ -464,7 +455,7 @@ def squared_hinge_loss(
     >>> squared_hinge_loss(torch.tensor([[0.5, -2.0]]), torch.tensor([0])).item()  # ((1 - 0.5)^2 + 0) / 2
     0.125
     """
-    z = _float(logits)
+    z = upcast(logits)
     signs = 2.0 * F.one_hot(labels, z.shape[1]).to(z.dtype) - 1.0
     return reduce((margin - signs * z).clamp_min(0.0).pow(2).mean(dim=1), reduction)
 
@@ -707,7 +698,7 @@ class AdaFaceLoss(CosineCentres):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cosine = self.cosine(embeddings, labels)
-        norms = _norms(_float(embeddings.detach()))
+        norms = _norms(upcast(embeddings.detach()))
         if self.training and labels.numel():
             with torch.no_grad():
                 safe = norms.clamp(0.001, 100.0)
@@ -738,8 +729,8 @@ class MagFaceLoss(CosineCentres):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cosine = self.cosine(embeddings, labels)
-        with _autocast_off(embeddings):
-            norms = _norms(_float(embeddings))
+        with no_autocast(embeddings):
+            norms = _norms(upcast(embeddings))
         return magface_loss(
             cosine, norms, labels, self.l_a, self.u_a, self.l_m, self.u_m, self.lambda_g, self.scale
         )
@@ -767,8 +758,8 @@ class SoftmaxLoss(nn.Module):
 
     def class_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """The linear classifier's logits ``x W^T + b``."""
-        with _autocast_off(embeddings):
-            x = _float(embeddings)
+        with no_autocast(embeddings):
+            x = upcast(embeddings)
             return F.linear(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
 
 

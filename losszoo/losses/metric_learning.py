@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losszoo.losses._common import check_labels
+from losszoo.losses._common import check_labels, no_autocast, upcast
 
 TRIPLET_MINING = ("all", "hard", "semihard")
 
@@ -33,20 +33,10 @@ TRIPLET_MINING = ("all", "hard", "semihard")
 # -- shared pieces -------------------------------------------------------------------------------------------------
 
 
-def _wide(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in float32 when it is half precision: pairwise sums and exponentials need the range."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
 def _common_wide(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``x`` and ``y`` (embeddings and proxies) in one dtype, float32 or wider."""
-    dtype = torch.promote_types(_wide(x).dtype, _wide(y).dtype)
+    dtype = torch.promote_types(upcast(x).dtype, upcast(y).dtype)
     return x.to(dtype), y.to(dtype)
-
-
-def _full_precision(x: torch.Tensor) -> torch.autocast:
-    """A context without autocast, which would run the Gram matrices below in bfloat16."""
-    return torch.autocast(x.device.type, enabled=False)
 
 
 def _pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,8 +109,8 @@ def contrastive_loss(
     >>> round(contrastive_loss(x, torch.tensor([0, 0, 1])).item(), 4)
     0.0996
     """
-    with _full_precision(embeddings):
-        d = distance_matrix(_wide(embeddings))
+    with no_autocast(embeddings):
+        d = distance_matrix(upcast(embeddings))
         positive, negative = _pair_masks(labels)
         zero = torch.zeros_like(d)
         pos = torch.where(positive, F.relu(d - pos_margin), zero)
@@ -145,8 +135,8 @@ def triplet_loss(
     """
     if mining not in TRIPLET_MINING:
         raise ValueError(f"mining must be one of {', '.join(TRIPLET_MINING)}, got {mining!r}")
-    with _full_precision(embeddings):
-        d = distance_matrix(_wide(embeddings))
+    with no_autocast(embeddings):
+        d = distance_matrix(upcast(embeddings))
         positive, negative = _pair_masks(labels)
         if mining == "hard":
             valid = positive.any(1) & negative.any(1)
@@ -178,8 +168,8 @@ def multi_similarity_loss(
 
     (PML applies no pair mining inside the loss; its ``MultiSimilarityMiner`` is separate.)
     """
-    with _full_precision(embeddings):
-        s = cosine_matrix(_wide(embeddings))
+    with no_autocast(embeddings):
+        s = cosine_matrix(upcast(embeddings))
         positive, negative = _pair_masks(labels)
         pos = masked_logsumexp(-alpha * (s - base), positive, add_one=True) / alpha
         neg = masked_logsumexp(beta * (s - base), negative, add_one=True) / beta
@@ -199,8 +189,8 @@ def circle_loss(
     with ``a_p = [O_p - s_ij]_+`` and ``a_n = [s_ik - O_n]_+`` held constant in the
     gradient, as in the paper. Mean over the non-zero anchor losses.
     """
-    with _full_precision(embeddings):
-        s = cosine_matrix(_wide(embeddings))
+    with no_autocast(embeddings):
+        s = cosine_matrix(upcast(embeddings))
         positive, negative = _pair_masks(labels)
         weight_pos = F.relu(1.0 + margin - s.detach())
         weight_neg = F.relu(s.detach() + margin)
@@ -221,8 +211,8 @@ def supcon_loss(embeddings: torch.Tensor, labels: torch.Tensor, temperature: flo
     and the mean over the non-zero anchor losses; zero when the batch has no
     positive pair or no negative pair.
     """
-    with _full_precision(embeddings):
-        s = cosine_matrix(_wide(embeddings)) / temperature
+    with no_autocast(embeddings):
+        s = cosine_matrix(upcast(embeddings)) / temperature
         positive, negative = _pair_masks(labels)
         log_prob = s - masked_logsumexp(s, positive | negative)[:, None]
         count = positive.sum(1)
@@ -250,8 +240,8 @@ def npairs_loss(embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     and the K positives (PML's default ``DotProductSimilarity`` normalises the
     embeddings), the loss is ``CE(S, arange(K))``, the mean over the K anchors.
     """
-    with _full_precision(embeddings):
-        x = _wide(embeddings)
+    with no_autocast(embeddings):
+        x = upcast(embeddings)
         anchor, pos = _first_pair_per_label(labels)
         s = cosine_matrix(x[anchor], x[pos])
         targets = torch.arange(len(anchor), device=x.device)
@@ -273,8 +263,8 @@ def lifted_structure_loss(
     ``1 / (2|P|) sum [J_ij]_+^2`` over unordered pairs. The log of the two sums is
     ``logaddexp`` of one logsumexp per anchor, so nothing larger than ``(N, N)`` is built.
     """
-    with _full_precision(embeddings):
-        d = distance_matrix(_wide(embeddings))
+    with no_autocast(embeddings):
+        d = distance_matrix(upcast(embeddings))
         positive, negative = _pair_masks(labels)
         per_anchor = masked_logsumexp(neg_margin - d, negative)
         j = torch.logaddexp(per_anchor[:, None], per_anchor[None, :]) + d - pos_margin
@@ -297,7 +287,7 @@ def proxy_anchor_loss(
         1/|P+| sum_{c in P+} log(1 + sum_{x in X_c+} exp(-alpha (s(x, c) - margin)))
       + 1/C    sum_{c}       log(1 + sum_{x in X_c-} exp( alpha (s(x, c) + margin)))
     """
-    with _full_precision(embeddings):
+    with no_autocast(embeddings):
         s = cosine_matrix(*_common_wide(embeddings, proxies))
         own = F.one_hot(labels, s.shape[1]).to(torch.bool)
         pos = masked_logsumexp(-alpha * (s - margin), own, dim=0, add_one=True)
@@ -316,7 +306,7 @@ def proxy_nca_loss(
     PML forms the softmax and drops samples whose target probability underflows to
     0; the log-softmax here keeps them, with their large but finite cost.
     """
-    with _full_precision(embeddings):
+    with no_autocast(embeddings):
         d2 = squared_distance_matrix(*_common_wide(embeddings, proxies))
         return F.cross_entropy(-scale * d2, labels)
 
@@ -440,7 +430,7 @@ class ProxyLoss(PairLoss):
 
     def class_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Cosine to each proxy: what accuracy and nll are measured on."""
-        with _full_precision(embeddings):
+        with no_autocast(embeddings):
             return cosine_matrix(*_common_wide(embeddings, self.weight))
 
 
@@ -472,5 +462,5 @@ class ProxyNCALoss(ProxyLoss):
 
     def class_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Negative scaled squared distance to each proxy, the logits of the loss itself."""
-        with _full_precision(embeddings):
+        with no_autocast(embeddings):
             return -self.scale * squared_distance_matrix(*_common_wide(embeddings, self.weight))

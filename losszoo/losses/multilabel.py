@@ -22,15 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losszoo.losses._common import check_reduction, reduce
+from losszoo.losses._common import check_reduction, reduce, upcast
 from losszoo.registry import LOSSES
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _float(logits: torch.Tensor) -> torch.Tensor:
-    """Half-precision logits upcast to float32; float32 and float64 left alone."""
-    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
 def check_multilabel(logits: torch.Tensor, targets: torch.Tensor, num_labels: int | None = None) -> torch.Tensor:
@@ -88,7 +83,7 @@ def bce_loss(
     >>> round(bce_loss(logits, torch.tensor([[1.0, 0.0]])).item(), 4)
     0.1269
     """
-    logits = _float(logits)
+    logits = upcast(logits)
     if pos_weight is not None:
         pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
     return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=pos_weight,
@@ -118,7 +113,7 @@ def sigmoid_focal_loss(
     >>> round(sigmoid_focal_loss(logits, torch.tensor([[1.0]])).item(), 5)  # 0.25 * 0.5^2 * log 2
     0.04332
     """
-    logits = _float(logits)
+    logits = upcast(logits)
     targets = targets.to(logits.dtype)
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     log_miss = torch.logaddexp(torch.log(targets) + F.logsigmoid(-logits), torch.log1p(-targets) + F.logsigmoid(logits))
@@ -155,7 +150,7 @@ def asymmetric_loss(
     >>> round(asymmetric_loss(logits, torch.tensor([[1.0, 0.0]]), reduction="sum").item(), 4)
     0.3711
     """
-    logits = _float(logits)
+    logits = upcast(logits)
     targets = targets.to(logits.dtype)
     log_floor = math.log(eps) if eps > 0 else float("-inf")
     log_p = F.logsigmoid(logits).clamp_min(log_floor)
@@ -182,7 +177,7 @@ def multilabel_soft_margin_loss(logits: torch.Tensor, targets: torch.Tensor, red
     >>> round(multilabel_soft_margin_loss(logits, torch.tensor([[1.0, 0.0]])).item(), 4)
     0.1269
     """
-    logits = _float(logits)
+    logits = upcast(logits)
     return F.multilabel_soft_margin_loss(logits, targets.to(logits.dtype), reduction=reduction)
 
 
@@ -200,7 +195,7 @@ def zlpr_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mea
     >>> round(zlpr_loss(logits, torch.tensor([[1.0, 0.0]])).item(), 4)  # 2 log 2
     1.3863
     """
-    logits = _float(logits)
+    logits = upcast(logits)
     positive = targets > 0.5
     zero = logits.new_zeros(logits.shape[0], 1)
     negatives = torch.cat([torch.where(positive, float("-inf"), logits), zero], dim=1)
@@ -230,7 +225,7 @@ def two_way_loss(
     >>> round(two_way_loss(logits, torch.tensor([[1.0, 0.0], [0.0, 1.0]])).item(), 4)  # 2 log 2
     1.3863
     """
-    logits = _float(logits)
+    logits = upcast(logits)
     positive, negative = targets > 0.5, targets <= 0.5
     total = logits.new_zeros(())
     for dim in (1, 0):  # sample-wise (over labels), then label-wise (over samples)

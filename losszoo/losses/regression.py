@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from losszoo.errors import InvalidParameterError
-from losszoo.losses._common import check_reduction, reduce
+from losszoo.losses._common import check_reduction, reduce, upcast
 
 _LOG_2 = math.log(2.0)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -49,10 +49,6 @@ def _squared_residual(input: torch.Tensor, target: torch.Tensor, scale: float) -
     """
     residual = input - target if scale == 1.0 else (input - target) / scale
     return residual * residual
-
-
-def _float(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 # ----------------------------------------------------------------------------- squared, absolute and Huber-like
@@ -463,7 +459,7 @@ class PoissonNLLLoss(ElementwiseLoss):
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
         """The predicted rate: ``exp(output)`` when the model outputs log-rates."""
-        return _float(output).exp() if self.log_input else output
+        return upcast(output).exp() if self.log_input else output
 
 
 class GaussianNLLLoss(ElementwiseLoss):
@@ -482,7 +478,7 @@ class GaussianNLLLoss(ElementwiseLoss):
             raise ValueError(
                 f"gaussian_nll takes a model output (N, 2) of mean and raw variance, got {tuple(output.shape)}"
             )
-        output = _float(output)
+        output = upcast(output)
         return output[:, 0], F.softplus(output[:, 1]) + self.eps
 
     def variance(self, output: torch.Tensor) -> torch.Tensor:

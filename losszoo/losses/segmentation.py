@@ -26,20 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from losszoo.losses._common import check_labels
+from losszoo.losses._common import check_labels, no_autocast, upcast
 from losszoo.registry import LOSSES
 
 AVERAGES = ("micro", "macro")
-
-
-def _wide(x: torch.Tensor) -> torch.Tensor:
-    """Logits in float32 when half precision: sums over pixels and the ratios need the range."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def _full_precision(x: torch.Tensor) -> torch.autocast:
-    """A context without autocast, which would run the per-class sums (a batched matmul) in bfloat16."""
-    return torch.autocast(x.device.type, enabled=False)
 
 
 def _valid_targets(masks: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +63,7 @@ def soft_counts(
     bins = torch.zeros(batch, num_classes, dtype=wide, device=probs.device)
     tp = bins.scatter_add(1, index, target_prob.to(wide)).to(probs.dtype)
     true = bins.scatter_add(1, index, weight.to(wide)).to(probs.dtype)
-    with _full_precision(probs):
+    with no_autocast(probs):
         pred = torch.bmm(probs.flatten(2), weight[:, :, None]).squeeze(2)
     return tp, pred, true
 
@@ -130,7 +120,7 @@ def dice_loss(
     """
     if average not in AVERAGES:
         raise ValueError(f"average must be one of {', '.join(AVERAGES)}, got {average!r}")
-    logits = _wide(logits)
+    logits = upcast(logits)
     target, valid = _valid_targets(masks, ignore_index)
     if average == "micro":
         # Micro Dice needs only each pixel's target probability: the softmax sums to 1 over the classes, so
@@ -160,7 +150,7 @@ def jaccard_loss(
     """
     if average not in AVERAGES:
         raise ValueError(f"average must be one of {', '.join(AVERAGES)}, got {average!r}")
-    probs = F.softmax(_wide(logits), dim=1)
+    probs = F.softmax(upcast(logits), dim=1)
     target, valid = _valid_targets(masks, ignore_index)
     tp, pred, true = soft_counts(probs, target, valid)
     if average == "micro":
@@ -198,7 +188,7 @@ def tversky_loss(
     then over images. ``alpha`` weighs false positives, ``beta`` false negatives;
     ``alpha = beta = 0.5`` is macro Dice (with twice the eps), ``alpha = beta = 1`` soft IoU.
     """
-    probs = F.softmax(_wide(logits), dim=1)
+    probs = F.softmax(upcast(logits), dim=1)
     target, valid = _valid_targets(masks, ignore_index)
     tp, pred, true = soft_counts(probs, target, valid)
     return _mean_over_present(1.0 - tversky_index(tp, pred, true, alpha, beta, eps), true > 0)
@@ -222,7 +212,7 @@ def focal_tversky_loss(
     alpha weighs false negatives; here, as in kornia, ``beta`` does, so its
     alpha = 0.7 is ``beta = 0.7``.
     """
-    probs = F.softmax(_wide(logits), dim=1)
+    probs = F.softmax(upcast(logits), dim=1)
     target, valid = _valid_targets(masks, ignore_index)
     tp, pred, true = soft_counts(probs, target, valid)
     miss = (1.0 - tversky_index(tp, pred, true, alpha, beta, eps)).clamp_min(0.0)
@@ -241,7 +231,7 @@ def lovasz_softmax_loss(logits: torch.Tensor, masks: torch.Tensor, ignore_index:
     where it is the largest probability of the class) and every image. Ignored pixels
     are dropped; an image with none left scores 0. Needs C >= 2.
     """
-    probs = F.softmax(_wide(logits), dim=1).flatten(2)
+    probs = F.softmax(upcast(logits), dim=1).flatten(2)
     target, valid = _valid_targets(masks, ignore_index)
     foreground = _one_hot(target, valid, probs.shape[1]).flatten(2)
     valid = valid.flatten(1)[:, None]
@@ -274,7 +264,7 @@ def dice_ce_loss(
     ``lambda_dice * dice + lambda_ce * CE``, with ``dice`` of :func:`dice_loss` and ``CE``
     the mean of ``-log p_y`` over the non-ignored pixels of the batch (0 when none is left).
     """
-    log_probs = F.log_softmax(_wide(logits), dim=1)
+    log_probs = F.log_softmax(upcast(logits), dim=1)
     probs = log_probs.exp()
     target, valid = _valid_targets(masks, ignore_index)
     dice = dice_from_counts(*soft_counts(probs, target, valid), average=average, eps=eps)
