@@ -18,7 +18,7 @@ import importlib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from losszoo.errors import InvalidParameterError, LosszooError, UnknownNameError
@@ -506,9 +506,6 @@ class Registry:
             return obj
 
         return decorate
-
-    def replace(self, name: str, **changes: Any) -> None:
-        self._entries[name] = replace(self.get(name), **changes)
 
 
 _TYPE_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "str"}

@@ -279,13 +279,6 @@ def taylor_ce_loss(logits: torch.Tensor, labels: torch.Tensor, order: int = 2, r
     return _target_prob_loss(logits, labels, terms, reduction)
 
 
-def tempered_log(x: torch.Tensor, t: float) -> torch.Tensor:
-    """``log_t(x) = (x^(1-t) - 1) / (1 - t)``; ``log`` at ``t = 1``."""
-    if t == 1.0:
-        return torch.log(x)
-    return (x.pow(1.0 - t) - 1.0) / (1.0 - t)
-
-
 def tempered_exp(x: torch.Tensor, t: float) -> torch.Tensor:
     """``exp_t(x) = [1 + (1-t) x]_+^(1/(1-t))``; ``exp`` at ``t = 1``."""
     if t == 1.0:

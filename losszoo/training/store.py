@@ -67,13 +67,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_result(run_dir: Path | str) -> dict[str, Any] | None:
-    """The run's result, or None when it is missing, half-written or not a result (``why_unreadable`` says)."""
+    """The run's result, or None when it is missing, half-written or not a result."""
     return _read(run_dir)[0]
-
-
-def why_unreadable(run_dir: Path | str) -> str:
-    """Why ``read_result`` gives None for ``run_dir``, in words for a warning."""
-    return _read(run_dir)[1]
 
 
 def _read(run_dir: Path | str) -> tuple[dict[str, Any] | None, str]:
