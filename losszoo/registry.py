@@ -171,7 +171,7 @@ class Param:
         for v in numbers:
             if not _is_number(v):
                 continue
-            if self.finite and math.isinf(v):
+            if (self.finite and math.isinf(v)) or math.isnan(v):
                 return f"must be a finite number{' ' + self.bounds() if self.bounds() else ''}, got {yaml_repr(v)}"
             if not self.within(v):
                 return f"must be {self.bounds()}, got {yaml_repr(v)}"

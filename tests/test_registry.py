@@ -126,7 +126,7 @@ def test_register_decorator_names_by_snake_case(toy):
         (Param("gamma", 2.0, "doc", ge=0.0), "3", "must be a number, got '3'"),
         (Param("gamma", 2.0, "doc", ge=0.0), True, "must be a number, got true"),
         (Param("gamma", 2.0, "doc", ge=0.0), -0.5, "must be >= 0, got -0.5"),
-        (Param("gamma", 2.0, "doc", ge=0.0), float("nan"), "must be >= 0"),
+        (Param("gamma", 2.0, "doc", ge=0.0), float("nan"), "must be a finite number >= 0, got nan"),
         (Param("m", 0.5, "doc", gt=0.0, lt=1.0), 0.0, "must be in (0, 1), got 0"),
         (Param("m", 0.5, "doc", gt=0.0, lt=1.0), 1.0, "must be in (0, 1), got 1"),
         (Param("q", 0.5, "doc", ge=0.0, le=1.0), 1.5, "must be in [0, 1], got 1.5"),
@@ -290,3 +290,9 @@ def test_an_optional_num_classes_is_checked_against_the_logits():
         loss(torch.randn(4, 5), torch.tensor([0, 1, 2, 4]))
     with pytest.raises(ValueError, match="label 7 is outside"):
         losszoo.create_loss("focal")(torch.randn(4, 5), torch.tensor([0, 1, 2, 7]))
+
+
+@pytest.mark.parametrize("param", [Param("x", 1.0, "d"), Param("x", 1.0, "d", gt=0.0),
+                                   Param("x", 1.0, "d", finite=False)])
+def test_nan_is_never_admissible_and_the_message_says_what_is(param):
+    assert param.problem(float("nan")).startswith("must be a finite number")
