@@ -77,7 +77,7 @@ def load_plugin(spec: str, base_dir: Path | None = None) -> None:
     if not file.is_file():
         raise LosszooError(f"plugin {spec}: no such file ({file})")
     file = file.resolve()
-    name = f"losszoo_plugin_{file.stem}_{abs(hash(str(file)))}"
+    name = f"losszoo_plugin_{file.stem}_{hashlib.sha1(str(file).encode()).hexdigest()[:12]}"  # same in every process
 
     def execute() -> object:
         module_spec = importlib.util.spec_from_file_location(name, file)
