@@ -123,3 +123,18 @@ def test_a_huge_grid_is_refused(tmp_path):
     found = problems(write(tmp_path, f"dataset: iris\nloss: cross_entropy\nsweep:\n  train.epochs: {values}\n"
                                      f"  train.batch_size: {values}\n"))
     assert any("is a grid of 14,161 points; at most 10,000" in p for p in found), found
+
+
+def test_dry_run_shows_each_sweep_point_and_each_study_s_point(tmp_path):
+    from typer.testing import CliRunner
+
+    from losszoo.cli.main import app
+
+    swept = write(tmp_path, "dataset: iris\nlosses: [focal]\nseeds: [0]\nsweep: {train.optimizer.lr: [0.001, 0.003]}\n")
+    outcome = CliRunner().invoke(app, ["train", str(swept), "--dry-run", "--runs-dir", str(tmp_path / "runs")])
+    assert outcome.exit_code == 0, outcome.output
+    assert "optimizer.lr=0.001" in outcome.stdout and "optimizer.lr=0.003" in outcome.stdout
+    tuned = write(tmp_path, "dataset: iris\nlosses: [focal]\nsweep: {train.epochs: [1, 2]}\ntune: {trials: 3}\n")
+    outcome = CliRunner().invoke(app, ["train", str(tuned), "--dry-run", "--runs-dir", str(tmp_path / "runs")])
+    assert outcome.exit_code == 0, outcome.output
+    assert "epochs=1" in outcome.stdout and "epochs=2" in outcome.stdout  # two studies told apart

@@ -74,21 +74,24 @@ class RichReporter:
 
 
 def _dry_run_table(runs: list[RunSpec], root: Path) -> Table:
+    from losszoo.comparison.labels import describe
     from losszoo.training.stack_rules import plan_units, stack_problem
 
     table = Table(title=f"{len(runs)} runs", title_justify="left", header_style="bold")
-    for column in ("run", "dataset", "model", "loss", "seed", "epochs", "stack", "state"):
+    named = describe([run.config for run in runs], [run.label for run in runs])  # the comparison's row labels
+    parts = list(dict.fromkeys(part for label in named for part in label))
+    for column in ("run", *("loss" if p == "label" else p for p in parts), "seed", "epochs", "stack", "state"):
         table.add_column(column)
     stacks: dict[str, str] = {}
     units = plan_units(runs)
     for number, unit in enumerate((u for u in units if len(u) > 1), start=1):
         stacks.update({run.run_id: f"stack {number} of {len(unit)}" for run in unit})
-    for run in runs:
+    for run, label in zip(runs, named, strict=True):
         done = is_completed(root / run.experiment / run.run_id, run.run_id)
         alone = stack_problem(run.config) or (
             "not stacked: train.stack is off" if run.config["train"].get("stack") in ("off", 1)
             else "alone: nothing of its shape to stack with")
-        table.add_row(run.run_id, run.config["dataset"]["name"], run.config["model"]["name"], run.label,
+        table.add_row(run.run_id, *(label.get(p, "") for p in parts),
                       str(run.seed), str(run.config["train"]["epochs"]), stacks.get(run.run_id, alone),
                       Text("completed, will skip", style="dim") if done else "to train")
     return table
@@ -97,11 +100,15 @@ def _dry_run_table(runs: list[RunSpec], root: Path) -> Table:
 def _studies_table(studies: list) -> Table:
     table = Table(title=f"{len(studies)} studies: trials selected on val, the best retrained on the final seeds",
                   title_justify="left", header_style="bold")
-    for column in ("dataset", "loss", "space", "trials", "by", "final seeds"):
+    from losszoo.comparison.labels import describe
+
+    named = describe([study.base for study in studies], [study.label for study in studies])
+    parts = list(dict.fromkeys(part for label in named for part in label))  # a sweep point's keys too
+    for column in (*("loss" if p == "label" else p for p in parts), "space", "trials", "by", "final seeds"):
         table.add_column(column)
-    for study in studies:
+    for study, label in zip(studies, named, strict=True):
         space = ", ".join(f"{d.key} [{d.low:g}, {d.high:g}]{' log' if d.log else ''}" for d in study.space)
-        table.add_row(study.base["dataset"]["name"], study.label, space, str(study.trials), f"val.{study.metric}",
+        table.add_row(*(label.get(p, "") for p in parts), space, str(study.trials), f"val.{study.metric}",
                       ", ".join(map(str, study.final_seeds)))
     return table
 
