@@ -202,7 +202,7 @@ def test_plugins_are_loaded_only_when_named(tmp_path):
 
     trained = losszoo(code=f"import losszoo; losszoo.train({recipe!r}, runs_dir={str(tmp_path / 'runs')!r})")
     assert trained.returncode == 0, trained.stderr
-    run = next((tmp_path / "runs" / "plug").iterdir())
+    run = next(p for p in (tmp_path / "runs" / "plug").iterdir() if p.is_dir())
     imports = plugin.with_name("plug.py.log").read_text().count("\n")
     without = losszoo("landscape", str(run), "--probe", "16", "--budget", "1")
     assert without.returncode == 2
