@@ -113,8 +113,8 @@ def main() -> None:
                 "every loss (Musgrave et al. 2020): `tune: {trials: 20}` searches each loss's own tunable "
                 "hyperparameters (their ranges are declared in the catalogue: `losszoo show NAME`) and the learning "
                 "rate with Optuna's TPE sampler, selects on val only, and retrains each loss's best on the same "
-                "seeds, tested once. The `train` column of each table shows the learning rate each loss ended with; "
-                "`losszoo compare EXPERIMENT --trials` lists every trial.\n")
+                "seeds, tested once. The `tuned` column of each table shows the values each loss ended with, the trials "
+                "it used and its best val score; `losszoo compare EXPERIMENT --trials LOSS` lists every trial.\n")
             for name in TUNED:
                 parts.append(section(name, runs, tuned_recipe(name, Path(tmp)), title=f"{name}, tuned"))
                 print(f"{name} tuned done", file=sys.stderr)
