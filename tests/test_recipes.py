@@ -4,6 +4,7 @@ one seed, one epoch (the README runs them in full)."""
 from pathlib import Path
 
 import pytest
+import yaml
 
 import losszoo
 from losszoo.recipe.load import load_recipe
@@ -24,4 +25,5 @@ def test_recipe_trains_on_a_small_budget(recipe: Path, runs: Path) -> None:
     for result in results:
         assert result["status"] == "completed", (result["label"], result["error"])
         assert result["metrics"]["test"], result["label"]
-    assert plugins is not None
+    declared = yaml.safe_load(recipe.read_text()).get("plugins") or []
+    assert len(plugins) == len(declared)  # every plugin the recipe names was loaded, none invented

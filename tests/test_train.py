@@ -433,3 +433,31 @@ def test_the_trainer_trusts_a_split_only_when_every_label_is_in_range(labels, tr
         else:
             with pytest.raises(ValueError, match="label 9 is outside"):
                 check_labels(torch.tensor([9]), 3)
+
+
+# --- the reported epoch, and nothing that looks finished before the end ---------------------------
+
+
+@pytest.mark.parametrize(("metric", "pick"), [("val.accuracy", max), ("val.nll", min)])
+def test_the_reported_epoch_is_the_best_of_the_val_curve_and_no_result_exists_while_training(tmp_path, metric,
+                                                                                            pick):
+    recipe = load_recipe(tiny(select_by=metric, metrics=["accuracy", "nll"], train={
+        "epochs": 12, "batch_size": 16, "optimizer": {"name": "sgd", "lr": 0.05}, "stack": "off"}))
+    folder = tmp_path / "tiny" / recipe.runs[0].run_id
+    seen = []
+
+    class Watcher:  # hears the grid as the CLI does, and looks at the folder at every epoch
+        def start(self, run, epochs):
+            seen.append(("start", (folder / "result.json").exists()))
+
+        def epoch(self, run, epoch, *_):
+            seen.append((epoch, (folder / "result.json").exists()))  # a crash now must not look finished
+
+        def finish(self, run, result, skipped):
+            pass
+
+    (result,) = train_grid(recipe, tmp_path, reporter=Watcher())
+    curve = [json.loads(line)["val"][metric.partition(".")[2]] for line in (folder / "metrics.jsonl").open()]
+    assert len(set(curve)) > 1, "a flat curve would not tell the best epoch from any other"
+    assert result["best_epoch"] == curve.index(pick(curve)) + 1  # the first of equals
+    assert seen == [("start", False)] + [(e, False) for e in range(1, 13)]

@@ -150,6 +150,17 @@ def test_ece_of_perfectly_calibrated_bins_is_zero():
     assert metric("ece")(logits, torch.tensor([0, 0, 0, 0])) == 0.5
 
 
+def test_ece_bins_are_open_below_and_closed_above():
+    """A confidence exactly on an edge belongs to the bin below: (0, 0.5] and (0.5, 1] with two bins."""
+    from losszoo.metrics.classification import ece
+
+    logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])  # confidences 0.5 (exact) and 0.75
+    labels = torch.tensor([0, 1])  # the first right, the second wrong
+    # (lo, hi]: |1 - 0.5| / 2 + |0 - 0.75| / 2 = 0.625; with [lo, hi) both would share one bin: 0.125
+    assert ece(logits, labels, bins=2) == pytest.approx(0.625)
+    assert slow_ece(logits, labels.tolist(), bins=2) == pytest.approx(0.625)
+
+
 def test_classification_extremes_and_half_precision():
     logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]])
     labels = torch.tensor([1, 1])
