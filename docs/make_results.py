@@ -72,7 +72,7 @@ def losszoo(*args: str, runs: Path) -> tuple[float, str]:
 
 
 def section(name: str, runs: Path, recipe: Path, title: str | None = None) -> str:
-    seconds, _ = losszoo("train", str(recipe), "--quiet", runs=runs)
+    seconds, _ = losszoo("--quiet", "train", str(recipe), runs=runs)
     experiment = yaml.safe_load(recipe.read_text()).get("experiment", recipe.stem)
     _, table = losszoo("compare", experiment, "--format", "md", runs=runs)
     return f"## {title or name} ({seconds:.0f} s)\n\n{INTROS.get(name, '')}\n\n{table}\n"

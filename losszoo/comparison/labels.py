@@ -15,6 +15,7 @@ user's file is always named: ``csv(iris.csv)``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import PurePath
@@ -29,6 +30,7 @@ PARTS = ("dataset", "model", "label", "train")
 IGNORED = ("seed", *UNHASHED_KEYS, *(f"train.{k}" for k in UNHASHED_TRAIN_KEYS))
 
 
+@functools.lru_cache(maxsize=4096)  # the same few hundred keys, asked for every run of a large store
 def ignored(key: str) -> bool:
     """Whether a flat config key never tells rows apart: the seed and what is not part of a run's identity
     (``tuned.values.lr`` as much as ``tuned``; ``train.log`` as much as ``train.log.0``)."""
