@@ -21,7 +21,7 @@ import torch
 import losszoo
 from losszoo.inputs import INPUT_KINDS
 from losszoo.recipe.load import load_recipe
-from losszoo.registry import LOSSES
+from losszoo.registry import LOSSES, METRICS
 from losszoo.training import stacked
 from losszoo.training.stacked import stack_key, stack_problem, stack_size_limit, train_stack
 from losszoo.training.trainer import train_run
@@ -267,6 +267,33 @@ def test_what_cannot_stack_trains_alone_and_a_failure_fails_one_member(tmp_path,
             assert_same_run(tmp_path, i, singles[i], outcomes[i])
     finally:
         LOSSES.remove("always_fails")
+
+
+@pytest.mark.parametrize("where", ["loss", "metric"])
+def test_a_plugin_that_calls_sys_exit_in_a_stack_fails_its_member_only(where, tmp_path, stacks):
+    """As a single run's plugin does (runner._train_one): the member is failed with the SystemExit, the others
+    finish as their single runs."""
+    def quits(*args, **kwargs):
+        sys.exit(3)
+
+    losszoo.register_loss("quits_loss", input="logits", stackable=True)(quits)
+    losszoo.register_metric("quits_metric", input="logits", task="classification", higher_is_better=True)(quits)
+    try:
+        configs = configs_of(digits())
+        broken = copy.deepcopy(configs[1])
+        if where == "loss":
+            broken["loss"] = {"name": "quits_loss"}
+        else:
+            broken["metrics"] = ["accuracy", "quits_metric"]
+        singles = [train_run(c, tmp_path / "single" / str(i)) for i, c in enumerate(configs)]
+        outcomes = train_stack([configs[0], broken, configs[2]], [tmp_path / "stack" / str(i) for i in range(3)])
+        assert stacks == ([[0, 1, 2]] if where == "loss" else [[0, 2], [1]])  # metrics are part of a stack's key
+        assert isinstance(outcomes[1], SystemExit) and outcomes[1].code == 3
+        for i in (0, 2):
+            assert_same_run(tmp_path, i, singles[i], outcomes[i])
+    finally:
+        LOSSES.remove("quits_loss")
+        METRICS.remove("quits_metric")
 
 
 def test_members_of_different_sizes_train_in_separate_stacks(tmp_path, stacks):

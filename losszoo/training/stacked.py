@@ -439,7 +439,7 @@ def _train_together(members: list[_Member], layers: list[tuple[str, Any]], on_ep
             n = orders.shape[1]
             rows = torch.arange(len(members), device=first.device).unsqueeze(1)
             totals = torch.zeros(len(members), device=first.device)
-            failed: dict[int, Exception] = {}
+            failed: dict[int, BaseException] = {}
             for start, stop in batch_bounds(orders.shape[1], train["batch_size"]):
                 index = orders[:, start:stop]
                 # unbind, not output[j]: its backward stacks the M gradients once (M selects would each
@@ -469,7 +469,7 @@ def _train_together(members: list[_Member], layers: list[tuple[str, Any]], on_ep
                     try:
                         if _end_epoch(member, epoch, lrs[j], train_losses[j], on_epoch, prune):
                             ended.append(j)
-                    except Exception as error:
+                    except (Exception, SystemExit) as error:  # a metric plugin's sys.exit too
                         failed[j] = error
                         ended.append(j)
                 elif j not in failed:
@@ -495,10 +495,10 @@ def _train_together(members: list[_Member], layers: list[tuple[str, Any]], on_ep
             member.log.close()
 
 
-def _losses(stack: _Stack, members: list[_Member], outputs: tuple, targets: Any, failed: dict[int, Exception],
+def _losses(stack: _Stack, members: list[_Member], outputs: tuple, targets: Any, failed: dict[int, BaseException],
             first_step: bool) -> Any:
     """Each member's own loss on its own batch, stacked (M,). A member whose loss raises has failed, as its
-    single run would have; it adds nothing more this epoch, and the others go on."""
+    single run would have (a plugin's sys.exit too); it adds nothing more this epoch, and the others go on."""
     import torch
 
     from losszoo.training.trainer import check_first_value
@@ -511,7 +511,7 @@ def _losses(stack: _Stack, members: list[_Member], outputs: tuple, targets: Any,
                 value = stack.loss(j, member.run, member.run.kind.loss_input(outputs[j]), targets[j])
                 if first_step:
                     check_first_value(value, member.run.loss_entry.name)
-            except Exception as error:
+            except (Exception, SystemExit) as error:
                 failed[j], value = error, outputs[j].new_zeros(())
         values.append(value.float())  # a plugin's float64 loss stacks with the rest (a no-op on float32)
     return torch.stack(values)
@@ -527,19 +527,19 @@ def _end_epoch(member: _Member, epoch: int, lr: float, train_loss: float, on_epo
                      on_epoch and (lambda *a: on_epoch(i, *a)), prune and (lambda e, val: prune(i, e, val)))
 
 
-def _close(member: _Member, stack: _Stack, j: int, n: int, error: Exception | None,
+def _close(member: _Member, stack: _Stack, j: int, n: int, error: BaseException | None,
            on_finish: StackOnFinish | None) -> None:
     """The member is done: its last weights into its modules, then ``trainer.finish`` as after a single fit."""
     from losszoo.training.trainer import finish
 
     member.log.close()
-    outcome: dict[str, Any] | Exception | None = error
+    outcome: dict[str, Any] | BaseException | None = error
     if error is None:
         stack.copy_into(j, member.run)  # its last weights: last.pt
         member.fit.samples = n * member.fit.epochs_run
         try:
             outcome = finish(member.run, member.fit)
-        except Exception as failure:
+        except (Exception, SystemExit) as failure:
             outcome = failure
     _done(member, outcome, on_finish)
 
