@@ -13,6 +13,7 @@ recipe it describes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -87,6 +88,22 @@ def tuned_recipe(name: str, folder: Path) -> Path:
     return path
 
 
+def rank1(experiment: str, runs: Path) -> str:
+    """The rows in test accuracy's rank-1 group, best mean first."""
+    _, out = losszoo("compare", experiment, "--metric", "accuracy", "--format", "json", runs=runs)
+    rows = sorted((r for r in json.loads(out)["rows"] if r["in_rank1_group"]), key=lambda r: -r["mean"])
+    return ", ".join(f"{r['label']} {r['mean']:.4f}" for r in rows)
+
+
+def verdicts(names: list[str], runs: Path) -> str:
+    """Rank 1 on test accuracy with the hand-picked settings and after tuning, from the runs just trained."""
+    lines = ["## The verdict, before and after tuning\n",
+             "The rank-1 group on test accuracy (best mean first), read from the runs above:\n"]
+    for name in names:
+        lines.append(f"- {name}: hand-picked {rank1(name, runs)}; tuned {rank1(f'{name}-tuned', runs)}")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None)
@@ -113,11 +130,14 @@ def main() -> None:
                 "every loss (Musgrave et al. 2020): `tune: {trials: 20}` searches each loss's own tunable "
                 "hyperparameters (their ranges are declared in the catalogue: `losszoo show NAME`) and the learning "
                 "rate with Optuna's TPE sampler, selects on val only, and retrains each loss's best on the same "
-                "seeds, tested once. The `tuned` column of each table shows the values each loss ended with, the trials "
-                "it used and its best val score; `losszoo compare EXPERIMENT --trials LOSS` lists every trial.\n")
-            for name in TUNED:
+                "seeds, tested once. The `tuned` column of each table shows the values each loss ended with, the "
+                "trials it used and its best val score; `losszoo compare EXPERIMENT --trials LOSS` lists every "
+                "trial.\n")
+            tuned = [name for name in TUNED if name in (args.only or ORDER)]
+            for name in tuned:
                 parts.append(section(name, runs, tuned_recipe(name, Path(tmp)), title=f"{name}, tuned"))
                 print(f"{name} tuned done", file=sys.stderr)
+            parts.append(verdicts(tuned, runs))
     OUT.write_text("\n".join(parts))
     print(f"wrote {OUT}", file=sys.stderr)
 
