@@ -92,7 +92,7 @@ def rank1(experiment: str, runs: Path) -> str:
     """The rows in test accuracy's rank-1 group, best mean first."""
     _, out = losszoo("compare", experiment, "--metric", "accuracy", "--format", "json", runs=runs)
     rows = sorted((r for r in json.loads(out)["rows"] if r["in_rank1_group"]), key=lambda r: -r["mean"])
-    return ", ".join(f"{r['label']} {r['mean']:.4f}" for r in rows)
+    return ", ".join(f"`{r['label']}` {r['mean']:.4f}" for r in rows)
 
 
 def verdicts(names: list[str], runs: Path) -> str:
