@@ -4,6 +4,7 @@ folder per test."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# A shell that starts the suite in the background (`pytest -q &`, nohup) passes SIGINT on as ignored, and so
+# does every process started from it: the Ctrl-C tests would then send a signal nobody hears. They test
+# losszoo's handling of a real SIGINT, so the suite hears it as a foreground Python does (its children too:
+# exec resets a handler, only "ignored" is inherited).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True, scope="session")
