@@ -64,15 +64,20 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "COLUMNS": "200", **extra}
 
 
+def train_into(folder: Path, recipe: dict) -> Path:
+    """Train ``recipe`` into ``folder/runs`` through the CLI and return that runs folder."""
+    root = folder / "runs"
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    outcome = invoke("train", path, "--runs-dir", root)
+    assert outcome.exit_code == 0, outcome.output
+    return root
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A runs folder with experiment `tiny`: 2 losses x 3 seeds on iris, 2 epochs."""
-    root = tmp_path_factory.mktemp("trained") / "runs"
-    recipe = root.parent / "tiny.yaml"
-    recipe.write_text(yaml.safe_dump(TINY))
-    outcome = invoke("train", recipe, "--runs-dir", root)
-    assert outcome.exit_code == 0, outcome.output
-    return root
+    return train_into(tmp_path_factory.mktemp("trained"), TINY)
 
 
 @pytest.fixture

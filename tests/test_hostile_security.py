@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_hostile_faults import flat, invoke, write
+from test_hostile_faults import flat, invoke, train_into, write
 
 from losszoo.registry import LOSSES
 
@@ -40,12 +40,7 @@ def assert_clean_exit(outcome, code: int) -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A runs folder with experiment `tiny`: 2 losses x 2 seeds on iris, 2 epochs."""
-    root = tmp_path_factory.mktemp("trained") / "runs"
-    recipe = root.parent / "tiny.yaml"
-    recipe.write_text(yaml.safe_dump(TINY))
-    outcome = invoke("train", recipe, "--runs-dir", root)
-    assert outcome.exit_code == 0, outcome.output
-    return root
+    return train_into(tmp_path_factory.mktemp("trained"), TINY)
 
 
 # --- run files never cause imports --------------------------------------------------------------
