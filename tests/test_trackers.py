@@ -97,3 +97,57 @@ def test_a_run_that_ends_in_an_error_still_closes_its_mlflow_run(tmp_path, monke
     mlflow.set_tracking_uri(f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}")
     (state,) = mlflow.search_runs(experiment_names=["logged"])["status"]
     assert state == status  # not RUNNING forever
+
+
+class _Fake:
+    """A tracker that records its calls, and raises in the ones named."""
+
+    def __init__(self, calls: list, name: str, raises: tuple[str, ...] = ()):
+        self.calls, self.name, self.raises = calls, name, raises
+
+    def _call(self, what: str) -> None:
+        self.calls.append((self.name, what))
+        if what in self.raises:
+            raise ConnectionError(f"{self.name} cannot reach its server")
+
+    def epoch(self, *args) -> None:
+        self._call("epoch")
+
+    def finish(self, *args) -> None:
+        self._call("finish")
+
+    def abort(self, interrupted: bool) -> None:
+        self._call("abort")
+
+
+def _fakes(monkeypatch, *raises: tuple[str, ...]) -> list:
+    """Trackers.__init__ opens one fake per ``raises`` entry instead of the named trackers."""
+    calls: list = []
+
+    def init(self, names, config, folder):
+        self.loggers = [_Fake(calls, f"t{i}", r) for i, r in enumerate(raises)]
+        self.open = list(self.loggers)
+
+    monkeypatch.setattr(trackers.Trackers, "__init__", init)
+    return calls
+
+
+def test_a_tracker_that_fails_to_finish_leaves_the_others_finished_and_itself_aborted(tmp_path, monkeypatch):
+    calls = _fakes(monkeypatch, ("finish",), ())
+    recipe = {**RECIPE, "train": {**RECIPE["train"], "log": ["tensorboard"]}}
+    (result,) = losszoo.train(recipe, runs_dir=tmp_path)
+    assert result["status"] == "failed" and "cannot reach its server" in result["error"]
+    ends = [c for c in calls if c[1] != "epoch"]
+    assert ends == [("t0", "finish"), ("t1", "finish"), ("t0", "abort")]  # t1 finished, t0 marked failed
+
+
+@pytest.mark.parametrize("stack", ["off", "auto"])
+def test_a_tracker_that_cannot_abort_fails_its_run_only(tmp_path, monkeypatch, stack):
+    """A run whose tracker breaks is failed; the tracker's abort breaking too must not stop the other runs
+    (nor the stack they train in)."""
+    calls = _fakes(monkeypatch, ("epoch", "abort"))
+    recipe = {**RECIPE, "seeds": [0, 1, 2], "train": {**RECIPE["train"], "log": ["tensorboard"], "stack": stack}}
+    results = losszoo.train(recipe, runs_dir=tmp_path)
+    assert [r["status"] for r in results] == ["failed"] * 3
+    assert all("cannot reach its server" in r["error"] for r in results)
+    assert calls.count(("t0", "abort")) == 3

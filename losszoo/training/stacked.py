@@ -350,12 +350,12 @@ def train_stack(configs: list[dict[str, Any]], folders: list[Path], on_epoch: St
                 continue
             for part in _fitting(group):
                 _train_together(part, layers, on_epoch, prune, on_finish)
-    except KeyboardInterrupt:
+    except BaseException as error:  # a Ctrl-C, or an error no member owns: no tracker is left RUNNING
         from losszoo.training import interrupts
 
         for member in members:
-            if member.run is not None and member.run.trackers is not None:
-                member.run.trackers.abort(interrupts.received())  # nothing after a member's finish
+            if member.run is not None and member.run.trackers is not None:  # nothing after a member's finish
+                member.run.trackers.abort(isinstance(error, KeyboardInterrupt) and interrupts.received())
         raise
     finally:
         torch.set_num_threads(threads)

@@ -15,6 +15,7 @@ Trackers watch a run; they are not part of its identity (``train.log`` is not ha
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -52,25 +53,34 @@ class Trackers:
 
     def __init__(self, names: list[str], config: dict[str, Any], folder: Path):
         self.loggers = [_OPEN[name](config, folder) for name in names]
-        self.closed = False
+        self.open = list(self.loggers)  # those neither finished nor aborted
 
     def epoch(self, epoch: int, train_loss: float, lr: float, val: dict[str, float]) -> None:
         for logger in self.loggers:
             logger.epoch(epoch, train_loss, lr, val)
 
     def finish(self, status: str, metrics: dict[str, dict[str, float]]) -> None:
-        self.closed = True
-        for logger in self.loggers:
-            logger.finish(status, metrics)
+        """Each tracker's end; one that raises leaves the rest to be finished, and the error goes on to the run
+        (whose ``abort`` then marks what could not be finished FAILED)."""
+        errors = []
+        for logger in list(self.open):
+            try:
+                logger.finish(status, metrics)
+            except Exception as error:
+                errors.append(error)
+            else:
+                self.open.remove(logger)
+        if errors:
+            raise errors[0]
 
     def abort(self, interrupted: bool) -> None:
         """The run ended by an error or a Ctrl-C before ``finish``: close the event files, and mark the
-        MLflow run KILLED or FAILED (not RUNNING forever). Once; nothing after ``finish``."""
-        if self.closed:
-            return
-        self.closed = True
-        for logger in self.loggers:
-            logger.abort(interrupted)
+        MLflow run KILLED or FAILED (not RUNNING forever). Once per tracker, none after its ``finish``; never
+        raises (a tracker that cannot be reached must not hide the run's own error, nor stop a stack)."""
+        for logger in self.open:
+            with contextlib.suppress(Exception):
+                logger.abort(interrupted)
+        self.open = []
 
 
 class _TensorBoard:

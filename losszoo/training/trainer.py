@@ -466,6 +466,5 @@ def trackers_closed(run: Run) -> Iterator[None]:
         if run.trackers is not None:
             from losszoo.training import interrupts
 
-            with contextlib.suppress(Exception):  # the run's own error is the one to report
-                run.trackers.abort(isinstance(error, KeyboardInterrupt) and interrupts.received())
+            run.trackers.abort(isinstance(error, KeyboardInterrupt) and interrupts.received())  # never raises
         raise
