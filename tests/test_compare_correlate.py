@@ -44,6 +44,39 @@ def test_a_strong_relation_is_called_one_and_noise_is_not():
     assert noise.low <= 0 <= noise.high and "no evidence" in noise.words()
 
 
+def test_p_is_scipy_s_and_a_perfect_order_of_three_runs_is_not_called_significant():
+    """Under no relation, a perfect order of 3 runs comes one time in three: the percentile bootstrap's interval
+    is then [1, 1], but the exact test's p is 1/3 (scipy's kendalltau, exact without ties)."""
+    found = correlate(runs_with_gaps(relation=1.0), "landscape.lambda_max")
+    assert found.p == pytest.approx(scipy_stats.kendalltau(found.xs, found.ys).pvalue, rel=1e-12)
+    runs = runs_with_gaps(n=3)
+    for i, r in enumerate(runs):
+        r["landscape"]["lambda_max"], r["generalization_gap"]["value"] = float(i), 0.01 * i
+    three = correlate(runs, "landscape.lambda_max")
+    assert three.tau == 1.0 and three.p == pytest.approx(1 / 3)
+    assert "no evidence" in three.words() and "too few runs" in three.words()
+    assert three.record()["p"] == pytest.approx(1 / 3)
+
+
+def test_runs_whose_figure_is_not_a_finite_number_are_not_counted():
+    runs = runs_with_gaps(n=4)
+    runs[0]["landscape"]["lambda_max"] = float("nan")
+    runs[1]["generalization_gap"]["value"] = True  # not a number a gap can be
+    with pytest.raises(LosszooError, match="2 runs have both"):
+        correlate(runs, "landscape.lambda_max")
+
+
+def test_the_gap_of_a_lower_is_better_metric_is_named_as_stored_and_old_runs_are_not_mixed_in():
+    runs = runs_with_gaps(n=6)
+    for r in runs:
+        r["generalization_gap"] |= {"metric": "nll", "definition": "test - train"}
+    found = correlate(runs, "landscape.lambda_max")
+    assert found.gap == "test - train nll" and "(test - train nll)" in found.words()
+    del runs[0]["generalization_gap"]["definition"]  # stored before gaps were oriented: train - test
+    with pytest.raises(LosszooError, match="test - train nll, train - test nll"):
+        correlate(runs, "landscape.lambda_max")
+
+
 def test_the_interval_does_not_depend_on_the_order_runs_are_read_in():
     runs = runs_with_gaps()
     first = correlate(runs, "landscape.lambda_max")

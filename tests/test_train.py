@@ -89,7 +89,7 @@ def test_run_folder_holds_every_file_and_result_key(runs):
     assert on_disk["versions"]["torch"] == torch.__version__
     assert on_disk["versions"]["losszoo"]
     selected = on_disk["config"]["select_by"].rpartition(".")[2]  # the gap `compare --correlate` ranks against
-    assert on_disk["generalization_gap"] == {"metric": selected, "value": pytest.approx(
+    assert on_disk["generalization_gap"] == {"metric": selected, "definition": "train - test", "value": pytest.approx(
         on_disk["metrics"]["train"][selected] - on_disk["metrics"]["test"][selected])}
 
     lines = (folder / "metrics.jsonl").read_text().splitlines()
@@ -461,3 +461,19 @@ def test_the_reported_epoch_is_the_best_of_the_val_curve_and_no_result_exists_wh
     assert len(set(curve)) > 1, "a flat curve would not tell the best epoch from any other"
     assert result["best_epoch"] == curve.index(pick(curve)) + 1  # the first of equals
     assert seen == [("start", False)] + [(e, False) for e in range(1, 13)]
+
+
+@pytest.mark.parametrize(("metric", "definition"), [("val.accuracy", "train - test"), ("val.nll", "test - train")])
+def test_the_generalisation_gap_grows_with_overfitting_whichever_way_the_metric_is_better(tmp_path, metric,
+                                                                                          definition):
+    """An mlp fits the digits it trained on better than the test digits: a positive gap, for an accuracy
+    (train - test) and for an nll (test - train), so --correlate's tau means the same for both."""
+    recipe = load_recipe(tiny(select_by=metric, metrics=["accuracy", "nll"], dataset="digits", train={
+        "epochs": 15, "batch_size": 32, "optimizer": {"name": "adam", "lr": 0.01}, "stack": "off"}))
+    (result,) = train_grid(recipe, tmp_path)
+    name = metric.partition(".")[2]
+    train, test = result["metrics"]["train"][name], result["metrics"]["test"][name]
+    gap = result["generalization_gap"]
+    assert gap == {"metric": name, "definition": definition,
+                   "value": pytest.approx(train - test if definition == "train - test" else test - train)}
+    assert gap["value"] > 0

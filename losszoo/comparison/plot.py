@@ -234,7 +234,7 @@ def plot_correlation(correlation, path: Path | str) -> Path:
     ax = fig.subplots()
     ax.scatter(correlation.xs, correlation.ys, s=25, color=BEST, alpha=0.8)
     ax.set_xlabel(correlation.key)
-    ax.set_ylabel(f"generalisation gap (train - test {correlation.gap_metric})")
+    ax.set_ylabel(f"generalisation gap ({correlation.gap})")
     ax.set_title(f"Kendall's tau = {correlation.tau:.2f} [{correlation.low:.2f}, {correlation.high:.2f}], "
                  f"{correlation.n} runs", loc="left")
     ax.grid(True, alpha=0.3)

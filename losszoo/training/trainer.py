@@ -414,12 +414,16 @@ def finish(run: Run, outcome: Fit) -> dict[str, Any]:
 
 
 def _generalization_gap(config: dict[str, Any], metrics: dict[str, dict[str, float]]) -> dict[str, Any] | None:
-    """Train minus test of the metric that picks the epoch (the first metric with ``select_by: last``)."""
+    """How much worse test is than train on the metric that picks the epoch (the first metric with
+    ``select_by: last``): train - test where higher is better, test - train where lower is (nll, rmse), so a
+    larger gap is always more overfitting."""
     name = config["select_by"].rpartition(".")[2] if config["select_by"] != "last" else config["metrics"][0]
     train, test = metrics.get("train", {}).get(name), metrics.get("test", {}).get(name)
     if train is None or test is None:
         return None
-    return {"metric": name, "value": train - test}
+    if name not in METRICS or METRICS.get(name).higher_is_better:
+        return {"metric": name, "value": train - test, "definition": "train - test"}
+    return {"metric": name, "value": test - train, "definition": "test - train"}
 
 
 def _embedding_picture(run: Run, test: Evaluation) -> None:
