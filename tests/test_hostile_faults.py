@@ -232,6 +232,37 @@ def test_compare_skips_damaged_runs_with_their_reason(damaged):
     assert "Traceback" not in outcome.output
 
 
+@pytest.mark.parametrize(("change", "words"), [
+    ({"seed": None}, "seed is not an integer"),
+    ({"seed": "0"}, "seed is not an integer"),
+    ({"generalization_gap": [1, 2]}, "generalization_gap is not a mapping"),
+    ({"config.trial": True}, "config.trial is not a study and a trial number"),
+    ({"config.trial": {"study": "s"}}, "config.trial is not a study and a trial number"),
+    ({"config.tuned": [1]}, "config.tuned is not a tuning record"),
+])
+def test_a_readable_result_json_of_the_wrong_shape_is_skipped_by_every_reader(trained, tmp_path, change, words):
+    """Valid JSON with a field of the wrong type: skipped with its reason by compare, its plots, --correlate
+    and the report, never the catch-all."""
+    root = tmp_path / "runs"
+    shutil.copytree(trained, root)
+    folder = run_folders(root)[0]
+    result = json.loads((folder / "result.json").read_text())
+    for key, value in change.items():
+        *parents, last = key.split(".")
+        place = result
+        for parent in parents:
+            place = place[parent]
+        place[last] = value
+    (folder / "result.json").write_text(json.dumps(result))
+    for args in ([], ["--plot", tmp_path / "cmp.png"], ["--correlate", "train_seconds"]):
+        outcome = invoke("compare", "--runs-dir", root, *args)
+        assert outcome.exit_code == 0, outcome.output
+        assert f"skipped {folder}:" in flat(outcome) and words in flat(outcome), outcome.output
+        assert "Traceback" not in outcome.output
+    outcome = invoke("report", "tiny", "--runs-dir", root, "--output", tmp_path / "report.html")
+    assert outcome.exit_code == 0 and words in flat(outcome), outcome.output
+
+
 def test_the_grid_goes_on_past_damaged_run_folders(damaged, tmp_path, recipe):
     root, runs = damaged
     (run_folders(root)[3] / ".claim").mkdir()  # a stray .claim folder beside a completed run changes nothing

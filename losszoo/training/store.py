@@ -91,7 +91,26 @@ def _read(run_dir: Path | str) -> tuple[dict[str, Any] | None, str]:
         return None, "result.json's metrics are not a mapping of splits to metrics"
     if not isinstance(result.get("config", {}), dict):
         return None, "result.json's config is not a mapping"
-    return result, ""
+    return (None, problem) if (problem := _shape_problem(result)) else (result, "")
+
+
+def _shape_problem(result: dict[str, Any]) -> str | None:
+    """What readers take as given that a damaged or hand-made result.json may lack."""
+    def kind(value: Any, *types: type) -> bool:
+        return isinstance(value, types) and not isinstance(value, bool)
+
+    if not kind(result.get("seed"), int):
+        return "result.json's seed is not an integer"
+    if not (result.get("generalization_gap") is None or kind(result["generalization_gap"], dict)):
+        return "result.json's generalization_gap is not a mapping"
+    config = result.get("config", {})
+    trial, tuned = config.get("trial"), config.get("tuned")
+    if trial and not (kind(trial, dict) and kind(trial.get("number"), int) and kind(trial.get("study"), str)):
+        return "result.json's config.trial is not a study and a trial number"
+    if tuned and not (kind(tuned, dict) and kind(tuned.get("study"), str) and kind(tuned.get("metric"), str)
+                      and kind(tuned.get("values", {}), dict)):
+        return "result.json's config.tuned is not a tuning record (study, metric, values)"
+    return None
 
 
 def result_signature(folder: Path) -> tuple[int, ...] | None:
