@@ -367,6 +367,25 @@ def test_a_run_claimed_by_training_is_skipped_and_its_result_left_alone(trained)
     assert json.loads((free / "result.json").read_text())["landscape"]["settings"]["probe"] == 64
 
 
+def test_figures_of_weights_a_run_no_longer_has_are_not_stored(trained):
+    """`train --force` finishing while a run is measured: the figures are of the old weights, so they are refused
+    (the result is completed again, so its status alone cannot tell)."""
+    from losszoo.landscape.measure import merge_summary
+    from losszoo.landscape.runs import BadRun, load_run
+    from losszoo.training.store import write_atomic
+
+    _, by = trained
+    folder = by[("cross_entropy", 0)]
+    run = load_run(folder, probe=64)
+    merge_summary(folder, {"lambda_max": 1.0}, run)  # the same weights: stored
+    assert json.loads((folder / "result.json").read_text())["landscape"]["lambda_max"] == 1.0
+    write_atomic(folder / "checkpoint.pt", (folder / "checkpoint.pt").read_bytes())  # trained again: a new file
+    before = (folder / "result.json").read_bytes()
+    with pytest.raises(BadRun, match="trained again while it was measured"):
+        merge_summary(folder, {"lambda_max": 2.0}, run)
+    assert (folder / "result.json").read_bytes() == before
+
+
 def test_a_run_id_or_an_experiment_finds_runs(trained):
     root, by = trained
     folder = by[("cross_entropy", 0)]

@@ -310,7 +310,7 @@ def write_measurement(run: Run, measured: dict[str, Any], plots: bool = True, ti
     """``landscape.json`` and the PNGs (titled ``title``) in the run folder; the summary merged into
     ``result.json``. Returns the names of the files written."""
     folder = run.folder
-    merge_summary(folder, summary_entry(measured))  # first: a BadRun when the run is trained again meanwhile
+    merge_summary(folder, summary_entry(measured), run)  # first: a BadRun when the run was trained again
     write_json(folder / "landscape.json", measured)
     written = ["landscape.json", "result.json"]
     if plots:
@@ -335,9 +335,11 @@ def summary_entry(measured: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def merge_summary(folder: Path, values: dict[str, Any]) -> None:
+def merge_summary(folder: Path, values: dict[str, Any], *measured: Run) -> None:
     """Merge ``values`` into result.json's "landscape" entry, keeping every other key; atomic, under the run's
-    claim, so that neither a `train --force` of the run nor another `landscape` rewrites it in between."""
+    claim, so that neither a `train --force` of the run nor another `landscape` rewrites it in between. Refused
+    when a run the values were ``measured`` on was trained again since it was loaded (the figures are of weights
+    it no longer has)."""
     from losszoo.training.claims import claim_holder, try_claim
 
     claim = try_claim(folder)
@@ -346,8 +348,8 @@ def merge_summary(folder: Path, values: dict[str, Any]) -> None:
                                    "not stored: measure it when that is done")
     with claim:
         result = read_result(folder)
-        if result is None or result.get("status") != "completed":
-            raise BadRun(folder, "no longer holds a completed result (trained again since?); its figures "
-                                       "were not stored")
+        if result is None or result.get("status") != "completed" or any(r.trained_again() for r in measured):
+            raise BadRun(folder, "was trained again while it was measured (or no longer holds a completed "
+                                 "result); its figures were not stored")
         result["landscape"] = {**(result.get("landscape") or {}), **values}
         write_json(folder / "result.json", result)

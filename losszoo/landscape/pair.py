@@ -94,7 +94,7 @@ def measure_pair(a: Run, b: Run, request, outcome, progress) -> None:
         for kind, (barrier_key, loss_key) in SUMMARY.items():  # a path not measured now: None, not a stale value
             result = paths.get(kind, {})
             values |= {barrier_key: result.get("barrier"), loss_key: result.get("loss_barrier")}
-        merge_summary(run.folder, values)
+        merge_summary(run.folder, values, a, b)
     outcome.paths = paths
     progress.note(f"paths -> {a.folder}/between-{b.file_id}.json"
                   + ("".join(f", {k}-{b.file_id}.json" for k in ("curve", "aligned") if k in paths))

@@ -35,7 +35,7 @@ from losszoo.errors import LosszooError, UnknownNameError
 from losszoo.landscape.surface import Surface
 from losszoo.recipe.load import UNHASHED_TRAIN_KEYS
 from losszoo.registry import LOSSES, MODELS
-from losszoo.training.store import STATUSES, read_result
+from losszoo.training.store import STATUSES, file_signature, read_result
 from losszoo.training.trainer import build, load_run_data, resolve_device
 
 PROBE_SEED = 0
@@ -214,10 +214,15 @@ class Run:
     device: torch.device
     probe: tuple[torch.Tensor, torch.Tensor]
     weights: str = "best"
+    weights_signature: tuple[int, ...] | None = None  # the weights file read (see store.file_signature)
 
     @property
     def run_id(self) -> str:
         return self.result["run_id"]
+
+    def trained_again(self) -> bool:
+        """Whether the weights file is another than the one this run was rebuilt from (a `train --force`)."""
+        return file_signature(self.folder / WEIGHTS[self.weights]) != self.weights_signature
 
     @property
     def file_id(self) -> str:
@@ -257,6 +262,7 @@ def load_run(folder: Path, probe: int = 1024, device: str | torch.device = "auto
     result = finished_result(folder, weights)
     device = resolve_device(device) if isinstance(device, str) else device
     path = folder / WEIGHTS[weights]
+    signature = file_signature(path)  # before reading: a file replaced meanwhile is another file
     checkpoint = read_checkpoint(path, device)
     config = checkpoint["config"]
     try:
@@ -278,7 +284,7 @@ def load_run(folder: Path, probe: int = 1024, device: str | torch.device = "auto
     model.eval()
     loss.eval()
     return Run(folder, result, config, model, loss, loss_input, data, device, pick(data.train, probe, device),
-               weights)
+               weights, signature)
 
 
 # --- naming runs in a table ----------------------------------------------------------------------

@@ -119,8 +119,13 @@ def result_signature(folder: Path) -> tuple[int, ...] | None:
     Comparing it before and after tells a result recorded since from an old one
     without trusting clocks (an NFS server's may differ from ours).
     """
+    return file_signature(folder / "result.json")
+
+
+def file_signature(path: Path) -> tuple[int, ...] | None:
+    """Which file is at ``path`` (inode, device, mtime, size), or None: see ``result_signature``."""
     try:
-        stat = (folder / "result.json").stat()
+        stat = path.stat()
     except OSError:
         return None
     return (stat.st_ino, stat.st_dev, stat.st_mtime_ns, stat.st_size)
