@@ -477,3 +477,34 @@ def test_the_generalisation_gap_grows_with_overfitting_whichever_way_the_metric_
     assert gap == {"metric": name, "definition": definition,
                    "value": pytest.approx(train - test if definition == "train - test" else test - train)}
     assert gap["value"] > 0
+
+
+def test_a_plugin_loss_with_extra_state_that_is_not_a_tensor_trains(tmp_path):
+    """``get_extra_state`` may return any object; keeping the best epoch's state copies it as deepcopy would."""
+    import torch.nn.functional as F
+
+    import losszoo
+    from losszoo.registry import LOSSES
+
+    @losszoo.register_loss("tp_extra_state", input="logits")
+    class WithExtraState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = {"steps": 0}
+
+        def forward(self, logits, labels):
+            self.seen["steps"] += 1
+            return F.cross_entropy(logits, labels)
+
+        def get_extra_state(self):
+            return dict(self.seen)
+
+        def set_extra_state(self, state):
+            self.seen = dict(state)
+
+    try:
+        (result,) = train_grid(load_recipe(tiny(losses=["tp_extra_state"], train={**TINY_TRAIN, "stack": "off"})),
+                               tmp_path)
+        assert result["status"] == "completed", result.get("error")
+    finally:
+        LOSSES.remove("tp_extra_state")

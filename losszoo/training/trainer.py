@@ -12,6 +12,7 @@ stopping. A tuning trial is the same run that stops before the test split.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import math
@@ -362,9 +363,11 @@ def end_epoch(run: Run, outcome: Fit, log: Any, epoch: int, lr: float, train_los
     return False
 
 
-def _state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of ``module``'s weights and buffers (cheaper than deepcopy, which copies each tensor's Python state)."""
-    return {key: value.detach().clone() for key, value in module.state_dict().items()}
+def _state_copy(module: nn.Module) -> dict[str, Any]:
+    """A copy of ``module``'s weights and buffers (cheaper than deepcopy, which copies each tensor's Python state);
+    a plugin module's extra state (``get_extra_state``) may be any object: deep-copied."""
+    return {key: value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+            for key, value in module.state_dict().items()}
 
 
 def finish(run: Run, outcome: Fit) -> dict[str, Any]:
