@@ -508,3 +508,18 @@ def test_a_plugin_loss_with_extra_state_that_is_not_a_tensor_trains(tmp_path):
         assert result["status"] == "completed", result.get("error")
     finally:
         LOSSES.remove("tp_extra_state")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_run_trained_again_keeps_only_its_own_checkpoints(tmp_path, jobs):
+    """save_every is not part of a run's identity: trained again with another, the earlier attempt's
+    checkpoints must not stay beside the new ones (a trajectory would go through both trainings)."""
+    def checkpoints(save_every: int) -> list[str]:
+        recipe = load_recipe(tiny(train={**TINY_TRAIN, "epochs": 4, "save_every": save_every, "stack": "off"}))
+        (result,) = train_grid(recipe, tmp_path, force=True, jobs=jobs)
+        assert result["status"] == "completed", result.get("error")
+        folder = tmp_path / "tiny" / recipe.runs[0].run_id
+        return sorted(p.name for p in (folder / "checkpoints").iterdir())
+
+    assert checkpoints(1) == [f"epoch-000{e}.pt" for e in (1, 2, 3, 4)]
+    assert checkpoints(2) == ["epoch-0002.pt", "epoch-0004.pt"]

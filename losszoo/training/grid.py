@@ -46,6 +46,7 @@ from losszoo.training.claims import Claim, claim_holder, try_claim
 from losszoo.training.runner import BY_THE_USER, Reporter, make_result, record_stopped, run_dir_of
 from losszoo.training.stack_rules import plan_units
 from losszoo.training.store import (
+    clear_attempt_folders,
     is_completed,
     read_result,
     result_signature,
@@ -269,6 +270,7 @@ def _write_run_files(folder: Path, files: dict[str, bytes], result: dict[str, An
     """Write a run shipped back from a worker: its files, then result.json last."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "result.json").unlink(missing_ok=True)
+    clear_attempt_folders(folder)
     for name in RUN_FILES:
         if name not in files and name != "config.yaml":
             (folder / name).unlink(missing_ok=True)  # left by an earlier attempt, not this one's

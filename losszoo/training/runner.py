@@ -17,7 +17,7 @@ import yaml
 from losszoo.errors import LosszooError
 from losszoo.spec import RunSpec, configuration_id
 from losszoo.training import interrupts
-from losszoo.training.store import read_result, result_signature, write_atomic, write_json
+from losszoo.training.store import clear_attempt_folders, read_result, result_signature, write_atomic, write_json
 
 #: Why a run stopped when the user pressed Ctrl-C (a real SIGINT, nothing else).
 BY_THE_USER = "interrupted by the user"
@@ -109,6 +109,7 @@ def _prepare(root: Path, run: RunSpec) -> Path:
     folder = run_dir_of(root, run)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "result.json").unlink(missing_ok=True)  # from here on the folder is unfinished
+    clear_attempt_folders(folder)
     write_atomic(folder / "config.yaml", yaml.safe_dump(run.config, sort_keys=False))
     return folder
 

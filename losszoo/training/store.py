@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,17 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+#: Folders a run fills while it trains (``train.save_every``, ``train.log: [tensorboard]``): an earlier attempt's
+#: files there would mix with this one's (a trajectory through two trainings), so each attempt starts them empty.
+ATTEMPT_FOLDERS = ("checkpoints", "tensorboard")
+
+
+def clear_attempt_folders(folder: Path) -> None:
+    for name in ATTEMPT_FOLDERS:
+        if (folder / name).is_dir() and not (folder / name).is_symlink():
+            shutil.rmtree(folder / name)
 
 
 def write_json(path: Path, data: Any) -> None:
