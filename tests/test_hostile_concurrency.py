@@ -51,6 +51,37 @@ def _outcomes(stderr: str) -> dict[tuple[str, int], str]:
     return said
 
 
+def test_a_claim_file_that_cannot_be_locked_fails_its_run_only(tmp_path, monkeypatch):
+    """NFS locks only files open for writing, so another user's claim file opened read-only there cannot be
+    locked (EBADF): not a live claim to wait on forever, but a failed run that names the file; the rest train."""
+    import errno
+
+    from losszoo.training import claims
+
+    monkeypatch.setenv("COLUMNS", "250")
+    recipe = tmp_path / "shared.yaml"
+    recipe.write_text(yaml.safe_dump({**RECIPE, "losses": ["cross_entropy", "focal"], "seeds": [0],
+                                      "train": {"epochs": 2, "stack": "off"}}))
+    root = tmp_path / "runs"
+    stuck = run_dir_of(root, load_recipe(recipe).runs[1])
+    real = claims.fcntl.flock
+
+    def flock(fd, operation):
+        if os.fstat(fd).st_ino == (stuck / claims.CLAIM_FILE).stat().st_ino:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return real(fd, operation)
+
+    stuck.mkdir(parents=True)
+    (stuck / claims.CLAIM_FILE).touch()
+    monkeypatch.setattr(claims.fcntl, "flock", flock)
+    outcome = CliRunner().invoke(app, ["train", str(recipe), "--runs-dir", str(root)])
+    text = " ".join(outcome.output.split())
+    assert outcome.exit_code == 1, outcome.output  # a run failed, and the command says so
+    assert "1 completed, 1 failed" in text
+    assert f"cannot lock its claim file {stuck / claims.CLAIM_FILE}" in text and "remove that file" in text
+    assert "Traceback" not in outcome.output
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs", [("1", "1"), ("2", "1")], ids=["both local", "jobs 2 and local"])
 def test_two_processes_share_one_grid(tmp_path, jobs):

@@ -340,9 +340,12 @@ def merge_summary(folder: Path, values: dict[str, Any], *measured: Run) -> None:
     claim, so that neither a `train --force` of the run nor another `landscape` rewrites it in between. Refused
     when a run the values were ``measured`` on was trained again since it was loaded (the figures are of weights
     it no longer has)."""
-    from losszoo.training.claims import claim_holder, try_claim
+    from losszoo.training.claims import ClaimError, claim_holder, try_claim
 
-    claim = try_claim(folder)
+    try:
+        claim = try_claim(folder)
+    except ClaimError as error:
+        raise BadRun(folder, f"{error}; its figures were not stored") from None
     if claim is None:
         raise BadRun(folder, f"is held by {claim_holder(folder)} (training again?); its figures were "
                                    "not stored: measure it when that is done")

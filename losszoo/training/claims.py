@@ -28,6 +28,10 @@ except ImportError:  # pragma: no cover - Windows
 CLAIM_FILE = ".claim"
 
 
+class ClaimError(OSError):
+    """The claim file can be opened but not locked: neither held by another nor ours to take."""
+
+
 class Claim:
     """A held claim on one run folder; ``release`` it when the run is recorded."""
 
@@ -60,7 +64,8 @@ class Claim:
 
 
 def try_claim(folder: Path) -> Claim | None:
-    """Claim ``folder`` for this process, or None when another holder has it.
+    """Claim ``folder`` for this process, or None when another holder has it; a :class:`ClaimError` when its
+    claim file cannot be locked at all.
 
     A second claim from the same process fails too (locks belong to open
     files, not processes), so two grids in one process cannot collide either.
@@ -76,9 +81,13 @@ def try_claim(folder: Path) -> Claim | None:
             fd = os.open(path, os.O_RDONLY)  # a lock needs no write access
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held by another open file: a live claim
+        except BlockingIOError:  # held by another open file: a live claim
             os.close(fd)
             return None
+        except OSError as error:  # NFS locks only files open for writing: another user's claim file there
+            os.close(fd)
+            raise ClaimError(f"cannot lock its claim file {path} ({error.strerror or error}); if nobody is "
+                             "training this run now, remove that file") from None
         # The holder before us may have unlinked the file between our open and our lock:
         # the lock only counts if it is on the file that is at `path` now.
         try:

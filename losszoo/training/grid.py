@@ -42,7 +42,7 @@ from losszoo.recipe.load import Recipe
 from losszoo.spec import RunSpec
 from losszoo.training.backends import Backend
 from losszoo.training.backends.dask import RUN_FILES
-from losszoo.training.claims import Claim, claim_holder, try_claim
+from losszoo.training.claims import Claim, ClaimError, claim_holder, try_claim
 from losszoo.training.runner import BY_THE_USER, Reporter, make_result, record_stopped, run_dir_of
 from losszoo.training.stack_rules import plan_units
 from losszoo.training.store import (
@@ -185,7 +185,11 @@ class _Grid:
         if problem is not None:
             self._record(run, make_result(run, "failed", f"cannot train into its folder: {problem}"), start=True)
             return True
-        claim = try_claim(folder)
+        try:
+            claim = try_claim(folder)
+        except ClaimError as error:
+            self._record(run, make_result(run, "failed", f"cannot train into its folder: {error}"), start=True)
+            return True
         if claim is None:
             if not last_look:
                 self.held[run.run_id] = result_signature(folder)
