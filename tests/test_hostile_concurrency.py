@@ -80,6 +80,7 @@ def test_a_claim_file_that_cannot_be_locked_fails_its_run_only(tmp_path, monkeyp
     assert "1 completed, 1 failed" in text
     assert f"cannot lock its claim file {stuck / claims.CLAIM_FILE}" in text and "remove that file" in text
     assert "Traceback" not in outcome.output
+    assert not (stuck / "result.json").exists()  # nothing written into a folder someone may be training
 
 
 @pytest.mark.slow
