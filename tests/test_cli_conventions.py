@@ -22,8 +22,13 @@ def test_version(flag):
     assert outcome.exit_code == 0 and outcome.output.strip() == f"losszoo {losszoo.__version__}"
 
 
-def test_shell_completion_is_offered():
-    outcome = runner.invoke(app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
+def test_shell_completion_is_offered(monkeypatch):
+    """As a bash user gets it. Typer finds the shell among the process's ancestors (shellingham), which a test
+    started in the background may not have (reparented to init): the shell is fixed here."""
+    import shellingham
+
+    monkeypatch.setattr(shellingham, "detect_shell", lambda *args, **kwargs: ("bash", "/bin/bash"))
+    outcome = runner.invoke(app, ["--show-completion"])
     assert outcome.exit_code == 0 and "losszoo" in outcome.output and "complete" in outcome.output
     assert "--install-completion" in runner.invoke(app, ["--help"]).output
 
