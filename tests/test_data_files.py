@@ -411,3 +411,40 @@ def test_a_recipe_names_the_key_of_a_table_fault(tmp_path):
     assert "dataset.categorical:" in problem and "'colour'" in problem
     recipe.write_text(recipe.read_text() + "  categorical: [colour]\n")
     assert load_recipe(recipe).runs[0].config["dataset"]["categorical"] == ["colour"]
+
+
+def test_a_class_too_rare_for_one_seed_s_split_is_a_recipe_error_naming_the_seed(tmp_path):
+    """Ten rows of x and two of y: seed 0's stratified splits work, seed 1's test split takes a y and leaves one
+    for the val split. Found before any run (issue 11: nothing that can be checked first fails mid-grid)."""
+    from losszoo.data.splits import _split
+    from losszoo.errors import RecipeError
+    from losszoo.recipe.load import load_recipe
+
+    rows = [f"{i / 10},x" for i in range(10)] + ["0.05,y", "0.95,y"]
+    (tmp_path / "rare.csv").write_text("a,label\n" + "\n".join(rows) + "\n")
+    y = np.array([0] * 10 + [1] * 2)
+    params = {"test_fraction": 0.2, "val_fraction": 0.2}
+    _split(y, None, params, 0, True)  # the reference: the split a run makes
+    with pytest.raises(DataError, match="val_fraction"):
+        _split(y, None, params, 1, True)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("loss: cross_entropy\ndataset: {name: csv, path: rare.csv, target: label}\nseeds: [0]\n")
+    assert len(load_recipe(recipe).runs) == 1
+    recipe.write_text(recipe.read_text().replace("seeds: [0]", "seeds: [0, 1]"))
+    with pytest.raises(RecipeError) as info:
+        load_recipe(recipe)
+    (problem,) = info.value.problems
+    assert "r.yaml:2 dataset.val_fraction:" in problem and "(seed 1)" in problem
+
+
+def test_open_set_on_a_regression_table_is_a_recipe_error(tmp_path):
+    from losszoo.errors import RecipeError
+    from losszoo.recipe.load import load_recipe
+
+    (tmp_path / "reg.csv").write_text("a,y\n" + "\n".join(f"{i},{i / 2}" for i in range(30)) + "\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("loss: mse\ndataset: {name: csv, path: reg.csv, target: y, task: regression, open_set: true}\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(recipe)
+    (problem,) = info.value.problems
+    assert "r.yaml:2 dataset:" in problem and "open_set needs a classification task" in problem

@@ -356,6 +356,25 @@ def test_a_recipe_with_an_empty_class_is_an_error_at_dataset_path(tmp_path):
     assert problem.startswith(f"{recipe}:5 dataset.path:") and "owl" in problem
 
 
+@pytest.mark.parametrize("layout", ["classes", "train folder"])
+def test_a_class_of_one_image_is_a_recipe_error_not_a_failed_grid(tmp_path, layout):
+    """One dog among cats cannot be split stratified: found when the recipe is read, whether the folder is
+    split at random or brings train/ only (test and val carved from it)."""
+    from losszoo.errors import RecipeError
+    from losszoo.recipe.load import load_recipe
+
+    root = tmp_path / "photos" / ("train" if layout == "train folder" else "")
+    classes(root, per_class=10, names=("cat",))
+    picture(root / "dog" / "0.png", (0, 200, 0))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("dataset: {name: image_folder, path: photos}\nmodel: cnn\nloss: cross_entropy\n"
+                      "seeds: [0, 1]\n")
+    with pytest.raises(RecipeError) as info:
+        load_recipe(recipe)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{recipe}:1 dataset.test_fraction:") and "(seed 0)" in problem, problem
+
+
 def test_links_back_to_a_parent_do_not_loop_and_only_regular_files_count(tmp_path):
     root = classes(tmp_path / "photos")
     (root / "cat" / "again").symlink_to(root)  # a loop through a link

@@ -35,7 +35,7 @@ def _second_split(v: dict) -> bool | str:
 def _samples_and_strata(v: dict) -> tuple[int, int]:
     stratified = v["task"] == "classification"
     n, classes = v["samples"], v["classes"] or 1
-    if v.get("open_set"):  # train, val and test of the seen half of the classes
+    if v.get("open_set") and stratified:  # train, val and test of the seen half of the classes
         n, classes = n * (classes // 2) // classes, classes // 2
     return n, classes if stratified else 1
 

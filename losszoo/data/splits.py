@@ -49,14 +49,31 @@ class Data:
         return f"{self.task}, train/val/test {sizes}{classes}"
 
 
-def _split_indices(y: np.ndarray, fraction: float, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+def _split_indices(y: np.ndarray, fraction: float, seed: int, stratify: bool, key: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(y))
     try:
         return train_test_split(index, test_size=fraction, random_state=seed, stratify=y if stratify else None)
     except ValueError as error:  # too few samples of a class to stratify
-        raise DataError(f"cannot split {len(y)} samples with fraction {fraction:g}: {error}") from None
+        raise DataError(f"cannot split {len(y)} samples with {key} {fraction:g} (seed {seed}): {error}", key) \
+            from None
+
+
+def split_problem(y: np.ndarray, given: np.ndarray | None, params: dict[str, Any], seeds: list[int],
+                  stratify: bool) -> DataError | None:
+    """Why the split of a user's data would fail for one of ``seeds`` (the first), or None: the splits
+    themselves, tried before any run trains (a stratified split of few samples fails for some seeds only)."""
+    if stratify and params.get("open_set"):
+        classes = np.unique(y)
+        y = y[np.isin(y, classes[: len(classes) // 2])]
+    for seed in seeds:
+        try:
+            _split(y, given, params, seed, stratify)
+        except DataError as error:
+            return error
+    return None
 
 
 def long_tail(y: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
@@ -178,15 +195,15 @@ def _split(y: np.ndarray, given: np.ndarray | None, params: dict[str, Any], seed
     """Train, val and test indices: the data's own split where it brings one (test and val carved from
     train, stratified and seeded, where it lacks them), else a seeded stratified random split."""
     if given is None:
-        rest, test = _split_indices(y, params["test_fraction"], seed, stratify)
-        train, val = _split_indices(y[rest], params["val_fraction"], seed, stratify)
+        rest, test = _split_indices(y, params["test_fraction"], seed, stratify, "test_fraction")
+        train, val = _split_indices(y[rest], params["val_fraction"], seed, stratify, "val_fraction")
         return rest[train], rest[val], test
     train, val, test = (np.flatnonzero(given == part) for part in (0, 1, 2))
     if not len(test):
-        keep, held = _split_indices(y[train], params["test_fraction"], seed, stratify)
+        keep, held = _split_indices(y[train], params["test_fraction"], seed, stratify, "test_fraction")
         train, test = train[keep], train[held]
     if not len(val):
-        keep, held = _split_indices(y[train], params["val_fraction"], seed, stratify)
+        keep, held = _split_indices(y[train], params["val_fraction"], seed, stratify, "val_fraction")
         train, val = train[keep], train[held]
     return train, val, test
 

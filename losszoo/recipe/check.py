@@ -250,12 +250,14 @@ class DatasetCheck:
     inputs: dict[str, str]  # content hashes of the files it reads, by recipe key
 
 
-def check_dataset(d: Named, base_dir: Path, problems: Problems, cache: dict[str, Any]) -> DatasetCheck:
+def check_dataset(d: Named, base_dir: Path, problems: Problems, cache: dict[str, Any],
+                  seeds: list[int] = (0,)) -> DatasetCheck:
     """A dataset's facts (declared, or read from the user's file or a plugin's function, once per
-    configuration) and its rules evaluated with them."""
+    configuration) and its rules evaluated with them; a user's data is also split for every seed."""
     entry: DatasetEntry = d.entry  # type: ignore[assignment]
     facts = entry.facts_of(d.params)
     inputs: dict[str, str] = {}
+    source = None
     if entry.facts is None:  # a user's file or a plugin: read it now, so its mistakes are recipe mistakes
         key = json.dumps([entry.name, d.params, str(base_dir)], sort_keys=True, default=str)
         if key not in cache:
@@ -264,11 +266,31 @@ def check_dataset(d: Named, base_dir: Path, problems: Problems, cache: dict[str,
         if isinstance(outcome, DataError):
             problems.add((*d.path, outcome.key) if d.given else d.path, str(outcome))
             return DatasetCheck(d, None, {})
-        facts, inputs, warnings = outcome
+        facts, inputs, warnings, source = outcome
         problems.warnings.extend(w for w in warnings if w not in problems.warnings)
-    for key, message in entry.rule_problems(d.params, facts.as_context() if facts else None):
+    found = entry.rule_problems(d.params, facts.as_context() if facts else None)
+    for key, message in found:
         problems.add((*d.path, key) if d.given or key != "name" else d.path, message)
+    if source is not None and not found:
+        key = json.dumps(["split", entry.name, d.params, str(base_dir), list(seeds)], sort_keys=True, default=str)
+        if key not in cache:  # once per configuration, not per sweep point
+            cache[key] = _split_problem(d, facts, source, seeds)
+        if cache[key] is not None:
+            problems.add((*d.path, cache[key][0]), cache[key][1])
     return DatasetCheck(d, facts, inputs)
+
+
+def _split_problem(d: Named, facts: Facts, source: Any, seeds: list[int]) -> tuple[str, str] | None:
+    """The user's data split as each seed's run will split it (``load_data``), so that a class too rare for
+    one seed's stratified split is a recipe error, not a run failing half-way through the grid."""
+    from losszoo.data.splits import split_problem
+
+    classify = facts.task == "classification"
+    if classify and d.params.get("open_set") and source.split is not None:
+        return "open_set", ("open_set chooses its own test split, and this data brings one (train/ val/ test/); "
+                            "remove open_set or those folders")
+    error = split_problem(source.y, source.split, d.params, list(seeds), classify)
+    return None if error is None else (error.key, f"{error}: change {error.key}, or add samples of the rarest class")
 
 
 def source_facts(source: Any) -> Facts:
@@ -308,7 +330,7 @@ def _read_dataset(entry: DatasetEntry, params: dict[str, Any], base_dir: Path) -
 
         file = Path(path) if Path(path).is_absolute() else base_dir / path
         inputs["dataset.path"] = fingerprint(file)
-    return source_facts(source), inputs, list(getattr(source, "warnings", None) or [])
+    return source_facts(source), inputs, list(getattr(source, "warnings", None) or []), source
 
 
 # --- pairing: the dataset, the model and each loss fit together ---------------------------------
@@ -327,6 +349,8 @@ def check_pairing(dataset: DatasetCheck, model: Named | None, losses: list[Named
         problems.add(d.path, f"label_noise and imbalance need a classification task, this is {task}")
     if task == "classification" and params.get("outliers", 0) > 0:
         problems.add(d.path, "outliers need a regression task; for classification use label_noise")
+    if task != "classification" and params.get("open_set"):
+        problems.add(d.path, f"open_set needs a classification task (it holds classes out), this is {task}")
     context = {"num_classes": dataset.facts.classes if dataset.facts else None,
                "embedding_dim": model.params.get("embedding_dim", 64) if model else None}
     for loss in losses:

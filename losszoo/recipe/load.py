@@ -128,7 +128,7 @@ def _runs(data: dict[str, Any], experiment: str, base_dir: Path, plugins: list[s
     metric_names = check.check_metrics(data, problems)
     select_by = data.get("select_by")
 
-    checked = [check.check_dataset(d, base_dir, problems, cache) for d in datasets]
+    checked = [check.check_dataset(d, base_dir, problems, cache, seeds) for d in datasets]
     for dataset in checked:
         check.check_pairing(dataset, model, [loss for _, _, loss in losses], problems, train)
     if problems.found or train is None or model is None:
