@@ -226,6 +226,21 @@ def test_plot_comparison_draws_without_metrics_jsonl(tmp_path):
     assert path.stat().st_size > 10_000
 
 
+def test_user_text_with_dollar_signs_is_drawn_literally(tmp_path):
+    """A label or a file named ``$100_$200`` is text, not a formula: mathtext would fail the whole figure
+    (``_$200`` does not parse) or change what it says. Across datasets too: the CD diagram names the losses."""
+    from typer.testing import CliRunner
+
+    from losszoo.cli.main import app
+
+    runs = tmp_path / "runs"
+    small_store(runs, datasets=("$100_$200", "iris", "wine"), losses=("cross_entropy", "$x^2_$loss"))
+    out = tmp_path / "plot.png"
+    result = CliRunner().invoke(app, ["compare", "--runs-dir", str(runs), "--format", "csv", "--plot", str(out)])
+    assert result.exit_code == 0, result.output
+    assert png_size(out) == (1600, 3 * 700) and (tmp_path / "plot-cd.png").exists()
+
+
 def test_plot_comparison_refuses_a_metric_no_run_has(tmp_path):
     runs = tmp_path / "runs"
     small_store(runs)

@@ -10,6 +10,7 @@ no display needed, and a caller's own pyplot backend is left alone.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -23,6 +24,20 @@ PANEL_WIDTH_IN, PANEL_HEIGHT_IN, DPI = 16.0, 7.0, 100  # 1600 x 700 px per block
 BEST, RANK1, OTHER = "#1b7837", "#a6dba0", "#c8c8c8"  # best; rank 1 (not significantly worse); the rest
 
 
+def _literal_text(draw):
+    """User text (labels, a file's name, keys) is drawn as written: a ``$`` pair would start matplotlib's
+    mathtext, and a formula that does not parse fails the whole figure."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
+@_literal_text
 def plot_comparison(comparison: Comparison, root: Path | str, path: Path | str, metric: str | None = None) -> Path:
     """Write the learning curves and the bar chart of ``comparison`` to ``path`` (PNG).
 
@@ -155,6 +170,7 @@ def _draw_bars(ax, rows: list[Row], column: str, names: dict, up: bool) -> None:
               loc="upper left", bbox_to_anchor=(0.0, -0.1), ncol=3, frameon=False, fontsize=10)
 
 
+@_literal_text
 def plot_critical_difference(across: Across, path: Path | str) -> Path:
     """Demšar's critical-difference diagram: each method at its average rank over datasets; methods whose
     ranks differ by less than the Nemenyi critical difference are joined by a bar."""
@@ -198,6 +214,7 @@ def plot_critical_difference(across: Across, path: Path | str) -> Path:
     return path
 
 
+@_literal_text
 def plot_trials(studies: list, path: Path | str) -> Path:
     """Each tuned loss's best val score so far against the trials spent: flat at the end means the budget was
     enough to find what this search could find."""
@@ -224,6 +241,7 @@ def plot_trials(studies: list, path: Path | str) -> Path:
     return path
 
 
+@_literal_text
 def plot_correlation(correlation, path: Path | str) -> Path:
     """The runs' generalisation gap against the figure ``--correlate`` names, with Kendall's tau."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

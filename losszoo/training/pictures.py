@@ -47,7 +47,7 @@ def plot_embeddings(embeddings: torch.Tensor, labels: torch.Tensor, centres: tor
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title)
+    ax.set_title(title, parse_math=False)  # a label is user text: a "$" pair must not start mathtext
     ax.legend(title="class", loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
