@@ -20,7 +20,7 @@ from typing import Any
 #: train: keys that say where or how a run is watched, not what it computes.
 UNHASHED_TRAIN_KEYS = ("device", "threads", "log", "stack", "save_every")
 #: Top-level config keys outside a run's identity.
-UNHASHED_KEYS = ("experiment", "plugins", "label", "tuned")
+UNHASHED_KEYS = ("experiment", "plugins", "label")
 
 
 def _digest(config: dict[str, Any], drop: tuple[str, ...]) -> str:

@@ -70,10 +70,13 @@ def test_the_keys_that_differ_equal_a_slow_search(seed):
     assert labels._varying(flats) == slow_varying(flats)
 
 
-def test_ignored_keys_are_the_run_identitys():
+def test_ignored_keys_are_the_run_identitys_and_the_tuning_record():
+    """What a run's identity leaves out never labels a row; nor does a final run's tuning record, which is in
+    the identity (a larger budget is a new run) but has its own column."""
     from losszoo.spec import UNHASHED_KEYS, UNHASHED_TRAIN_KEYS
 
-    assert set(labels.IGNORED) == {"seed", *UNHASHED_KEYS, *(f"train.{k}" for k in UNHASHED_TRAIN_KEYS)}
+    assert set(labels.IGNORED) == {"seed", "tuned", *UNHASHED_KEYS, *(f"train.{k}" for k in UNHASHED_TRAIN_KEYS)}
+    assert "tuned" not in UNHASHED_KEYS
 
 
 def labelled(results):

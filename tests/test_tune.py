@@ -171,6 +171,25 @@ def test_median_pruning_stops_weak_trials_and_they_count_in_the_budget(tmp_path)
     assert final["config"]["tuned"]["trials"] == 12
     assert final["config"]["tuned"]["best_trial"] not in [r["config"]["trial"]["number"] for r in pruned]
 
+    # Pruning off is another study: its trials train to the end, none is taken from the pruned study.
+    unpruned = losszoo.train({**recipe, "tune": {**recipe["tune"], "prune": "none"}}, runs_dir=tmp_path)
+    assert not any(r["status"] == "pruned" for r in unpruned)
+    assert {r["run_id"] for r in unpruned}.isdisjoint({r["run_id"] for r in trials})
+
+
+def test_a_larger_budget_extends_the_study_and_retrains_the_finals_with_their_record(tmp_path):
+    """The first trials are reused (a seeded sampler proposes them again); the finals are new runs whose
+    tuned record says the budget they had: never a two-trial final reported as the three-trial one."""
+    recipe = {**TUNED, "losses": ["cross_entropy"], "seeds": [0], "tune": {"trials": 2}}
+    first = losszoo.train(recipe, runs_dir=tmp_path)
+    more = losszoo.train({**recipe, "tune": {"trials": 3}}, runs_dir=tmp_path)
+    trial_ids = [r["run_id"] for r in first if r["config"].get("trial")]
+    assert [r["run_id"] for r in more if r["config"].get("trial")][:2] == trial_ids
+    (old,) = [r for r in first if not r["config"].get("trial")]
+    (new,) = [r for r in more if not r["config"].get("trial")]
+    assert (old["config"]["tuned"]["trials"], new["config"]["tuned"]["trials"]) == (2, 3)
+    assert new["run_id"] != old["run_id"]
+
 
 # --- compare on a tuned experiment ---------------------------------------------------------------
 

@@ -25,9 +25,10 @@ from losszoo.spec import UNHASHED_KEYS, UNHASHED_TRAIN_KEYS
 
 #: The parts of a config a row's label shows, in column order; anything else that differs goes to "other".
 PARTS = ("dataset", "model", "label", "train")
-#: Config keys that never tell rows apart: the seed, and what is not part of what a run computes (the keys
-#: the run identity leaves out, declared once in ``losszoo.spec``).
-IGNORED = ("seed", *UNHASHED_KEYS, *(f"train.{k}" for k in UNHASHED_TRAIN_KEYS))
+#: Config keys that never go into a label: the seed, what is not part of what a run computes (the keys the
+#: run identity leaves out, declared once in ``losszoo.spec``), and a final run's tuning record (part of its
+#: identity, so a larger budget is a new run, but shown in the table's own ``tuned`` column).
+IGNORED = ("seed", "tuned", *UNHASHED_KEYS, *(f"train.{k}" for k in UNHASHED_TRAIN_KEYS))
 
 
 @functools.lru_cache(maxsize=4096)  # the same few hundred keys, asked for every run of a large store

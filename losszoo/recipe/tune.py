@@ -22,8 +22,10 @@ runs them.
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from losszoo.recipe.check import Problems
@@ -51,7 +53,7 @@ class Dimension:
 class Study:
     """One loss's tuning: its base config (seed = the tuning seed), space and budget."""
 
-    key: str  # the base configuration's id: what the trials of one loss share
+    key: str  # the base configuration and what shapes the trials' sequence (``study_key``); not the budget
     label: str
     position: int
     base: dict[str, Any]  # a resolved run config; the trials change the space's keys
@@ -171,12 +173,22 @@ def studies_of(block: TuneBlock, runs: list[Any], written: dict[str, set[str]], 
             continue
         trial_base = copy.deepcopy(base)
         trial_base["seed"] = min(seeds[key])
-        studies[key] = Study(key, run.label, run.position, trial_base, space, block.trials, metric,
-                             bool(METRICS.get(metric).higher_is_better), block.prune, block.parallel, block.seed)
+        studies[key] = Study(study_key(key, block, space, metric), run.label, run.position, trial_base, space,
+                             block.trials, metric, bool(METRICS.get(metric).higher_is_better), block.prune,
+                             block.parallel, block.seed)
     for key, study in studies.items():
         study.final_seeds = sorted(set(seeds[key]))
         study.base["seed"] = study.final_seeds[0]
     return list(studies.values())
+
+
+def study_key(configuration: str, block: TuneBlock, space: list[Dimension], metric: str) -> str:
+    """A study's identity: its loss configuration, and everything that decides which trials it proposes and
+    which it stops (space, metric, pruning, proposals at a time, sampler seed). The budget is left out: more
+    trials extend a study, its first trials reused. Trials and final runs carry it, so a setting changed is a
+    new study, never an old one's runs taken as its own."""
+    shape = [configuration, [asdict(d) for d in space], metric, block.prune, block.parallel, block.seed]
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _study_space(block: TuneBlock, loss: Any, fixed: set[str], problems: Problems) -> list[Dimension]:
