@@ -241,6 +241,7 @@ Y = np.arange(10) % 2
     (np.zeros((10, 2)), np.array(["a", "b"] * 5), "regression", "task", "task: classification"),
     (np.zeros((10, 4, 4)), Y, "classification", "path", "channel axis"),
     (np.zeros((10, 2)), np.arange(9) % 2, "classification", "path", "must match"),
+    (np.zeros((10, 0)), Y, "classification", "path", "no features"),
 ])
 def test_npz_faults_name_the_key_to_fix(tmp_path, x, y, task, key, words):
     error = fails(npz, tmp_path, task, x=x, y=y)
@@ -448,3 +449,15 @@ def test_open_set_on_a_regression_table_is_a_recipe_error(tmp_path):
         load_recipe(recipe)
     (problem,) = info.value.problems
     assert "r.yaml:2 dataset:" in problem and "open_set needs a classification task" in problem
+
+
+def test_npz_masks_become_classes_named_by_their_values(tmp_path):
+    """0/255 masks are two classes, as an image folder's; 0/100000 must not make 100,001 (memory)."""
+    x = np.zeros((4, 1, 3, 3), np.float32)
+    y = np.zeros((4, 3, 3), np.int64)
+    y[:, 1, 1] = 100_000
+    y[0, 0, 0] = 255
+    source = npz(tmp_path, "segmentation", x=x, y=y)
+    assert source.class_names == ["0", "255", "100000"]
+    assert source.y.shape == (4, 3, 3) and source.y.max() == 2 and source.y[0, 0, 0] == 1
+    assert (source.y[:, 1, 1] == 2).all()

@@ -200,8 +200,10 @@ def npz(path: str, task: str, base_dir: Path | None = None, **_: Any) -> Source:
     x = x if x.dtype == np.uint8 and x.ndim == 4 else x.astype(np.float32)
     if task == "regression":
         return Source(x, y.astype(np.float32), "regression")
-    if task == "segmentation":
-        return Source(x, y.astype(np.int64), "segmentation", image_shape=image_shape)
+    if task == "segmentation":  # mask values (0/255 too) become classes 0..K-1 named by value, as an image folder's
+        values, masks = np.unique(y, return_inverse=True)
+        return Source(x, masks.reshape(y.shape).astype(np.int64), "segmentation", image_shape=image_shape,
+                      class_names=[f"{v:g}" for v in values])
     classes, y = np.unique(y, return_inverse=True)
     names = [f"{c:g}" if isinstance(c, float | np.floating) else str(c) for c in classes]
     return Source(x, y.ravel().astype(np.int64), "classification", image_shape=image_shape, class_names=names)
@@ -231,6 +233,8 @@ def array_problem(x: Any, y: Any, task: str) -> tuple[str, str] | None:
         return f"x has shape {_shape(x)}; images need a channel axis, (N, C, H, W): use x[:, None]", "path"
     if x.ndim > 4:
         return f"x has shape {_shape(x)}; features are (N, F), images (N, C, H, W)", "path"
+    if 0 in x.shape[1:]:
+        return f"x has shape {_shape(x)}: no features (or pixels) per sample", "path"
     if len(x) != len(y) or len(x) == 0:
         return f"x has {len(x)} rows and y {len(y)}; they must match and be non-empty", "path"
     if x.dtype.kind == "f" and not np.isfinite(x).all():
