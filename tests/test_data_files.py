@@ -461,3 +461,15 @@ def test_npz_masks_become_classes_named_by_their_values(tmp_path):
     assert source.class_names == ["0", "255", "100000"]
     assert source.y.shape == (4, 3, 3) and source.y.max() == 2 and source.y[0, 0, 0] == 1
     assert (source.y[:, 1, 1] == 2).all()
+
+
+def test_npz_integer_images_are_read_as_8_bit_pixels(tmp_path):
+    """uint16 pixels are scaled to 0..255; other integers must already be 0..255, else an error: never raw
+    0..65535 values that the trainer would not scale (it scales uint8 images only)."""
+    wide = np.array([0, 257, 65535, 30000], np.uint16).reshape(4, 1, 1, 1) * np.ones((1, 1, 2, 2), np.uint16)
+    source = npz(tmp_path, x=wide, y=Y[:4])
+    assert source.x.dtype == np.uint8 and source.x[:, 0, 0, 0].tolist() == [0, 1, 255, round(30000 / 257)]
+    small = npz(tmp_path, x=np.full((4, 1, 2, 2), 200, np.int64), y=Y[:4])
+    assert small.x.dtype == np.uint8 and (small.x == 200).all()
+    error = fails(npz, tmp_path, x=np.full((4, 1, 2, 2), 300, np.int64), y=Y[:4])
+    assert "300..300" in str(error) and "uint16" in str(error)

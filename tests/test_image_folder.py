@@ -327,6 +327,20 @@ def test_conv_models_take_the_images(tmp_path, model):
         assert out.shape == (12, 3, 16, 16)
 
 
+def test_16_bit_grey_images_are_scaled_not_clipped(tmp_path):
+    """A 16-bit PNG (medical, scientific) holds 0..65535: it is read as 0..255 like an 8-bit one, not every
+    value above 255 clipped to white."""
+    for name, level in (("dark", 1000), ("bright", 30000)):
+        for i in range(4):
+            file = tmp_path / "photos" / name / f"{i}.png"
+            file.parent.mkdir(parents=True, exist_ok=True)
+            PIL.fromarray(np.full((6, 6), level, np.uint16)).save(file)
+    source = read(tmp_path / "photos", size=[6, 6], channels=1)
+    assert source.class_names == ["bright", "dark"]
+    assert np.unique(source.x[source.y == 1]).tolist() == [round(1000 / 257)]
+    assert np.unique(source.x[source.y == 0]).tolist() == [round(30000 / 257)]
+
+
 # --- in a recipe ---------------------------------------------------------------------------------
 
 

@@ -41,7 +41,7 @@ from losszoo.data.sources import Source
 from losszoo.errors import DataError
 
 #: Bump when the cached arrays would change for the same files.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: 16-bit grey images scaled, not clipped at 255
 CACHE_PREFIX = ".losszoo-cache-"
 SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "test": 2}
 _LISTED = 8  # file names a warning lists before "and N more"
@@ -150,6 +150,9 @@ def _image(file: Path, shape: tuple[int, int], mode: str) -> np.ndarray | None:
             img = ImageOps.exif_transpose(img)  # phone photos are stored sideways with an orientation tag
             if img.mode in ("P", "PA", "LA", "RGBA") and mode == "RGB":
                 img = img.convert("RGBA")  # a palette's transparency survives; then alpha is dropped
+            if img.mode.startswith("I"):  # 16-bit grey (I;16, or I as Pillow may open it): 0..65535 to 0..255
+                wide = np.asarray(img, dtype=np.float64)  # (Pillow's own convert would clip at 255)
+                img = Image.fromarray(np.round(np.clip(wide, 0, 65535) / 257).astype(np.uint8), "L")
             img = img.convert(mode).resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
             return np.asarray(img)
     except Exception:  # Pillow's plugins raise assorted errors on broken files; any means "not an image"

@@ -196,6 +196,14 @@ def npz(path: str, task: str, base_dir: Path | None = None, **_: Any) -> Source:
     if found:
         raise DataError(f"{file}: {found[0]}", found[1])
     image_shape = tuple(x.shape[1:]) if x.ndim == 4 else None
+    if x.ndim == 4 and x.dtype.kind in "iu" and x.dtype != np.uint8:  # integer pixels: as 8-bit ones
+        if x.dtype == np.uint16:
+            x = np.round(x / 257).astype(np.uint8)
+        elif x.min() >= 0 and x.max() <= 255:
+            x = x.astype(np.uint8)
+        else:
+            raise DataError(f"{file}: integer images hold {x.min()}..{x.max()}; pixels are 0..255 (uint8) or "
+                            "0..65535 (uint16): rescale them, or save floats to use them as they are")
     # uint8 images stay pixels for the trainer to scale; everything else becomes float32.
     x = x if x.dtype == np.uint8 and x.ndim == 4 else x.astype(np.float32)
     if task == "regression":
