@@ -52,6 +52,20 @@ def test_numeric_labels_keep_their_names(tmp_path):
     assert source.class_names == ["3", "7"] and source.y.tolist() == [0, 1, 0]
 
 
+def test_large_numeric_labels_keep_exact_names_and_stay_apart(tmp_path):
+    source = csv(tmp_path, "a,label\n1,1234567\n2,1234568\n3,1234567\n")
+    assert source.class_names == ["1234567", "1234568"] and source.y.tolist() == [0, 1, 0]
+    pytest.importorskip("pyarrow")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    big = 2**53
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "label": pa.array([big, big + 1, big], pa.int64())}),
+                   tmp_path / "t.parquet")
+    source = sources.parquet(path="t.parquet", target="label", task="classification", base_dir=tmp_path)
+    assert source.class_names == [str(big), str(big + 1)] and source.y.tolist() == [0, 1, 0]
+
+
 def test_features_picks_columns_in_the_order_given(tmp_path):
     source = csv(tmp_path, PEOPLE, features=["height", "id"])
     np.testing.assert_allclose(source.x, [[1.5, 1], [1.7, 2], [1.6, 3], [1.8, 4]])

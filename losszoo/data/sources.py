@@ -212,8 +212,10 @@ def npz(path: str, task: str, base_dir: Path | None = None, **_: Any) -> Source:
         values, masks = np.unique(y, return_inverse=True)
         return Source(x, masks.reshape(y.shape).astype(np.int64), "segmentation", image_shape=image_shape,
                       class_names=[f"{v:g}" for v in values])
+    from losszoo.data.tables import class_name
+
     classes, y = np.unique(y, return_inverse=True)
-    names = [f"{c:g}" if isinstance(c, float | np.floating) else str(c) for c in classes]
+    names = [class_name(c) if isinstance(c, float | np.floating) else str(c) for c in classes]
     return Source(x, y.ravel().astype(np.int64), "classification", image_shape=image_shape, class_names=names)
 
 

@@ -99,7 +99,8 @@ def read_csv(file: Path) -> Table:
 
 
 def read_parquet(file: Path) -> Table:
-    """A parquet file as named columns: float arrays where the type is numeric and nothing is null."""
+    """A parquet file as named columns: int64 or float64 arrays where the type is numeric and nothing is
+    null."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -117,8 +118,8 @@ def read_parquet(file: Path) -> Table:
     for column in table.columns:
         kind = column.type
         numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-        if numeric and column.null_count == 0:
-            columns.append(column.to_numpy().astype(np.float64))
+        if numeric and column.null_count == 0:  # integers stay exact (class labels past 2**53), the rest float64
+            columns.append(column.to_numpy().astype(np.int64 if pa.types.is_integer(kind) else np.float64))
         else:
             columns.append(column.to_pylist())
     return Table(file, names, columns)
@@ -193,7 +194,7 @@ def _numbers(table: Table, index: int, what: str) -> np.ndarray:
     ``column 'b'`` or ``target 'y'``."""
     column = table.columns[index]
     if isinstance(column, np.ndarray):
-        values = column
+        values = column.astype(np.float64, copy=False)
     else:
         try:
             values = np.array(column, dtype=np.float64)  # the fast path; the loop below only explains failures
@@ -241,6 +242,12 @@ def _texts(table: Table, index: int, what: str) -> np.ndarray:
     return texts
 
 
+def class_name(label: float) -> str:
+    """A numeric class label as the user wrote it: 1234567, not 1.23457e+06 (whole numbers are exact as
+    floats up to 2**53)."""
+    return str(int(label)) if float(label).is_integer() and abs(label) < 2**53 else f"{label:g}"
+
+
 def one_hot(texts: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """(N, K) indicator columns of the K distinct texts, in sorted order."""
     categories, codes = np.unique(texts, return_inverse=True)
@@ -270,16 +277,17 @@ def to_source(table: Table, target: str, task: str, features: Sequence[str] = ()
     if task == "regression":
         return Source(x, _numbers(table, target_index, what).astype(np.float32), "regression")
     column = table.columns[target_index]
-    numbers = None
-    if isinstance(column, np.ndarray) or all(_as_number(c) is not None for c in column if not _missing(c)):
+    if isinstance(column, np.ndarray) and column.dtype.kind in "iu":  # parquet integers, exactly (not via float)
+        classes, y = np.unique(column, return_inverse=True)
+        names = [str(c) for c in classes]
+    elif isinstance(column, np.ndarray) or all(_as_number(c) is not None for c in column if not _missing(c)):
         numbers = _numbers(table, target_index, what)
-    if numbers is not None:
         if not np.all(numbers == np.round(numbers)):
             row = int(np.flatnonzero(numbers != np.round(numbers))[0])
             raise DataError(f"{table.where(row)}: {what} holds {numbers[row]:g}, not a class label; for numbers "
                             "to predict use task: regression", "task")
         classes, y = np.unique(numbers, return_inverse=True)
-        names = [f"{c:g}" for c in classes]
+        names = [class_name(c) for c in classes]
     else:  # text labels: classes in sorted order
         labels, y = np.unique(_texts(table, target_index, what), return_inverse=True)
         names = [str(c) for c in labels]
