@@ -138,3 +138,19 @@ def test_dry_run_shows_each_sweep_point_and_each_study_s_point(tmp_path):
     outcome = CliRunner().invoke(app, ["train", str(tuned), "--dry-run", "--runs-dir", str(tmp_path / "runs")])
     assert outcome.exit_code == 0, outcome.output
     assert "epochs=1" in outcome.stdout and "epochs=2" in outcome.stdout  # two studies told apart
+
+
+def test_two_sweep_points_or_two_losses_that_are_one_run_are_named_where_they_are(tmp_path):
+    swept = write(tmp_path, """
+        dataset: iris
+        losses: [focal]
+        sweep: {model: [mlp, mlp]}
+        """)
+    (problem,) = problems(swept)
+    assert ":3 sweep: points 1 and 2 of the sweep give the same run (focal)" in problem
+    listed = write(tmp_path, """
+        dataset: iris
+        losses: [arcface, {name: arcface, scale: 64}]
+        """)
+    (problem,) = problems(listed)
+    assert ":2 losses: " in problem and "are the same run once defaults are filled in" in problem

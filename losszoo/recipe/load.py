@@ -97,12 +97,17 @@ def load_recipe(recipe: str | Path | dict[str, Any], overrides: list[str] | tupl
     problems.raise_if_any()
     runs.sort(key=lambda item: item[0])
     specs = [spec for _, spec in runs]
-    seen: dict[str, RunSpec] = {}
-    for spec in specs:
-        twin = seen.setdefault(spec.run_id, spec)
-        if twin is not spec:
-            problems.add(("losses",), f"{spec.label} and {twin.label} are the same run once defaults are filled in; "
-                         "remove one")
+    seen: dict[str, tuple[tuple[int, ...], RunSpec]] = {}
+    for order, spec in runs:
+        twin_order, twin = seen.setdefault(spec.run_id, (order, spec))
+        if twin is spec:
+            continue
+        if twin_order[2] != order[2]:  # two sweep points make one run
+            problems.add(("sweep",), f"points {twin_order[2] + 1} and {order[2] + 1} of the sweep give the same "
+                         f"run ({spec.label}) once defaults are filled in; remove one")
+        else:
+            problems.add(("losses",), f"{spec.label} and {twin.label} are the same run once defaults are filled "
+                         "in; remove one")
     problems.raise_if_any()
     studies = studies_of(block, specs, written, problems) if block is not None else []
     problems.raise_if_any()
