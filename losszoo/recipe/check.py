@@ -251,7 +251,7 @@ class DatasetCheck:
 
 
 def check_dataset(d: Named, base_dir: Path, problems: Problems, cache: dict[str, Any],
-                  seeds: list[int] = (0,)) -> DatasetCheck:
+                  seeds: list[int] | tuple[int, ...] = (0,)) -> DatasetCheck:
     """A dataset's facts (declared, or read from the user's file or a plugin's function, once per
     configuration) and its rules evaluated with them; a user's data is also split for every seed."""
     entry: DatasetEntry = d.entry  # type: ignore[assignment]
@@ -280,7 +280,7 @@ def check_dataset(d: Named, base_dir: Path, problems: Problems, cache: dict[str,
     return DatasetCheck(d, facts, inputs)
 
 
-def _split_problem(d: Named, facts: Facts, source: Any, seeds: list[int]) -> tuple[str, str] | None:
+def _split_problem(d: Named, facts: Facts, source: Any, seeds: list[int] | tuple[int, ...]) -> tuple[str, str] | None:
     """The user's data split as each seed's run will split it (``load_data``), so that a class too rare for
     one seed's stratified split is a recipe error, not a run failing half-way through the grid."""
     from losszoo.data.splits import split_problem
