@@ -66,14 +66,19 @@ def split_problem(y: np.ndarray, given: np.ndarray | None, params: dict[str, Any
     """Why the split of a user's data would fail for one of ``seeds`` (the first), or None: the splits
     themselves, tried before any run trains (a stratified split of few samples fails for some seeds only)."""
     if stratify and params.get("open_set"):
-        classes = np.unique(y)
-        y = y[np.isin(y, classes[: len(classes) // 2])]
+        y = y[seen_by_open_set(y)]
     for seed in seeds:
         try:
             _split(y, given, params, seed, stratify)
         except DataError as error:
             return error
     return None
+
+
+def seen_by_open_set(y: np.ndarray) -> np.ndarray:
+    """Which samples ``open_set`` trains on: those of the first half of the classes (the rest are the test)."""
+    classes = np.unique(y)
+    return np.isin(y, classes[: len(classes) // 2])
 
 
 def long_tail(y: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
@@ -121,12 +126,11 @@ def load_data(name: str, params: dict[str, Any], seed: int, base_dir: Path | Non
     unseen = None
     if classify and params.get("open_set"):
         classes = np.unique(y)
-        seen_classes = classes[: len(classes) // 2]
-        if len(seen_classes) < 2:
+        if len(classes) // 2 < 2:
             raise DataError(f"open_set needs at least 4 classes, {name} has {len(classes)}")
         if source.split is not None:
             raise DataError(f"open_set chooses its own test split; {name} brings one (train/ val/ test/)", "open_set")
-        seen = np.isin(y, seen_classes)
+        seen = seen_by_open_set(y)
         unseen = np.flatnonzero(~seen)
         x, y = x[seen], y[seen]
 
