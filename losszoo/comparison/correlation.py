@@ -59,8 +59,11 @@ class Correlation:
         if self.p < ALPHA and excludes_0:
             verdict = "the figure ranks the gaps"
         else:
-            why = [f"p >= {ALPHA:g}" + (", too few runs to ever be below" if self.n < 5 else "")] * (
-                not self.p < ALPHA) + ["the interval holds 0"] * (not excludes_0)
+            why = []
+            if not self.p < ALPHA:
+                why.append(f"p >= {ALPHA:g}" + (", too few runs to ever be below" if self.n < 5 else ""))
+            if not excludes_0:
+                why.append("the interval holds 0")
             verdict = f"no evidence that it ranks the gaps ({'; '.join(why)})"
         return (f"Kendall's tau between {self.key} and the generalisation gap ({self.gap}) over {self.n} runs: "
                 f"{self.tau:.2f}, 95% bootstrap interval {interval}, p = {self.p:.3g}: {verdict}")
